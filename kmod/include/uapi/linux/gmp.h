@@ -31,6 +31,7 @@
 #ifndef _UAPI_LINUX_GMP_H
 #define _UAPI_LINUX_GMP_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -39,15 +40,15 @@
 #define GMP_IOC_MAGIC		0xE6
 
 /* Features reported by GMP_IOC_INFO. */
-#define GMP_FEAT_BLOCKED	(1ULL << 0)	/* GMP_EV_BLOCKED */
-#define GMP_FEAT_UNBLOCKED	(1ULL << 1)	/* GMP_EV_UNBLOCKED */
-#define GMP_FEAT_PREEMPTED	(1ULL << 2)	/* GMP_SETUP_PREEMPTED */
-#define GMP_FEAT_WAIT		(1ULL << 3)	/* GMP_IOC_WAIT */
-#define GMP_FEAT_READ		(1ULL << 4)	/* read(2) of gmp_event records */
-#define GMP_FEAT_POLL		(1ULL << 5)	/* poll/epoll/io_uring poll */
-#define GMP_FEAT_MMAP		(1ULL << 6)	/* shared ring and slots */
-#define GMP_FEAT_LOCAL_WAKE	(1ULL << 7)	/* wakes a waiter of the M's CPU */
-#define GMP_FEAT_ALL		((1ULL << 8) - 1)
+#define GMP_FEAT_BLOCKED	_BITULL(0)	/* GMP_EV_BLOCKED */
+#define GMP_FEAT_UNBLOCKED	_BITULL(1)	/* GMP_EV_UNBLOCKED */
+#define GMP_FEAT_PREEMPTED	_BITULL(2)	/* GMP_SETUP_PREEMPTED */
+#define GMP_FEAT_WAIT		_BITULL(3)	/* GMP_IOC_WAIT */
+#define GMP_FEAT_READ		_BITULL(4)	/* read(2) of gmp_event records */
+#define GMP_FEAT_POLL		_BITULL(5)	/* poll/epoll/io_uring poll */
+#define GMP_FEAT_MMAP		_BITULL(6)	/* shared ring and slots */
+#define GMP_FEAT_LOCAL_WAKE	_BITULL(7)	/* wakes a waiter of the M's CPU */
+#define GMP_FEAT_ALL		(_BITULL(8) - 1)
 
 /* Defaults and limits of a group's shared memory. */
 #define GMP_RING_ENTRIES_DEFAULT	1024
@@ -79,8 +80,8 @@ struct gmp_info {
  * GMP_IOC_SETUP: optional, before the group's memory exists (the first
  * mmap or GMP_IOC_REGISTER creates it; EBUSY after that).
  */
-#define GMP_SETUP_PREEMPTED	(1U << 0)	/* also record GMP_EV_PREEMPTED */
-#define GMP_SETUP_NO_UNBLOCKED	(1U << 1)	/* do not record GMP_EV_UNBLOCKED */
+#define GMP_SETUP_PREEMPTED	_BITUL(0)	/* also record GMP_EV_PREEMPTED */
+#define GMP_SETUP_NO_UNBLOCKED	_BITUL(1)	/* do not record GMP_EV_UNBLOCKED */
 #define GMP_SETUP_ALL		(GMP_SETUP_PREEMPTED | GMP_SETUP_NO_UNBLOCKED)
 
 struct gmp_setup {
@@ -96,7 +97,7 @@ struct gmp_setup {
  * in at most one group (EBUSY); m_id is the caller's name for the M, unique
  * in the group (EEXIST); ENOSPC when every slot is taken.
  */
-#define GMP_REGISTER_ARMED	(1U << 0)	/* start with the slot armed */
+#define GMP_REGISTER_ARMED	_BITUL(0)	/* start with the slot armed */
 #define GMP_REGISTER_ALL	GMP_REGISTER_ARMED
 
 struct gmp_register {
@@ -120,7 +121,7 @@ struct gmp_unregister {
  * GMP_WAIT_NONBLOCK is set) and nothing is there, ETIMEDOUT when the
  * timeout passes, EINTR on a signal. An Ms that parks here must be disarmed.
  */
-#define GMP_WAIT_NONBLOCK	(1U << 0)
+#define GMP_WAIT_NONBLOCK	_BITUL(0)
 #define GMP_WAIT_ALL		GMP_WAIT_NONBLOCK
 
 struct gmp_wait {
@@ -135,7 +136,7 @@ struct gmp_wait {
 };
 
 /* GMP_IOC_STATS: counters of the group, or of one M with GMP_STATS_M. */
-#define GMP_STATS_M		(1U << 0)
+#define GMP_STATS_M		_BITUL(0)
 #define GMP_STATS_ALL		GMP_STATS_M
 
 struct gmp_stats {

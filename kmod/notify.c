@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Ms: registered threads, and the preempt notifiers that watch them.
+ *
+ * A preempt notifier lives on its task's own list: only that task may link
+ * or unlink it, with preemption disabled, never from inside a callback. So
+ * a thread registers and unregisters itself, and finding "the M of the
+ * current thread" is a walk of current's short notifier list.
+ *
+ * sched_out() runs in prepare_task_switch() with the runqueue lock held and
+ * IRQs off; sched_in() runs after the switch, preemption disabled. Both do
+ * O(1) work, touch only kernel memory (the slot through the kernel's own
+ * mapping), and leave every wakeup to the doorbell (wait.c).
+ *
+ * A thread that exits while registered makes one last sched_out() with
+ * __state == TASK_DEAD and never runs again. Its notifier is still being
+ * walked at that moment, so the M is freed later: the final sched_out()
+ * queues an irq_work, which runs once this CPU has finished the switch and
+ * hands the M to a work item for process context.
+ */
+#include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/sched/task_stack.h>
+#include <linux/slab.h>
+#include <linux/ktime.h>
+#include <asm/syscall.h>
+
+#include "compat.h"
+#include "internal.h"
+
+static struct preempt_ops gmp_preempt_ops;
+
+static void gmp_m_record(struct gmp_m *m, u16 type, int cpu, u64 now)
+{
+	struct gmp_group *g = m->group;
+	struct gmp_event ev = {
+		.type = type,
+		.m_id = m->m_id,
+		.slot = m->slot_idx,
+		.seq = m->seq,
+		.time_ns = now,
+		.syscall = -1,
+		.cpu = cpu,
+	};
+	unsigned long flags;
+
+	if (type == GMP_EV_BLOCKED)
+		ev.syscall = syscall_get_nr(current, task_pt_regs(current));
+
+	raw_spin_lock_irqsave(&g->prod_lock, flags);
+	switch (type) {
+	case GMP_EV_BLOCKED:
+		g->nr_blocks++;
+		break;
+	case GMP_EV_UNBLOCKED:
+		g->nr_unblocks++;
+		if (g->flags & GMP_SETUP_NO_UNBLOCKED)
+			goto out;
+		break;
+	case GMP_EV_PREEMPTED:
+		g->nr_preempts++;
+		break;
+	}
+	gmp_ring_push(g, &ev);
+	gmp_bell_ring(g);
+out:
+	raw_spin_unlock_irqrestore(&g->prod_lock, flags);
+}
+
+static void gmp_sched_out(struct preempt_notifier *pn, struct task_struct *next)
+{
+	struct gmp_m *m = container_of(pn, struct gmp_m, pn);
+	struct gmp_slot *slot = m->slot;
+	int cpu = smp_processor_id();
+	u64 now;
+
+	if (unlikely(READ_ONCE(current->__state) == TASK_DEAD)) {
+		irq_work_queue(&m->dead_work);
+		return;
+	}
+	if (!READ_ONCE(slot->armed))
+		return;
+
+	now = ktime_get_mono_fast_ns();
+	if (gmp_task_sleeping(current)) {
+		m->seq++;
+		m->blocks++;
+		m->blocked = true;
+		WRITE_ONCE(slot->seq, m->seq);
+		WRITE_ONCE(slot->blocks, m->blocks);
+		WRITE_ONCE(slot->block_ns, now);
+		WRITE_ONCE(slot->cpu, cpu);
+		/* The record is published after this (store-release of the tail). */
+		WRITE_ONCE(slot->state, GMP_SLOT_BLOCKED);
+		gmp_m_record(m, GMP_EV_BLOCKED, cpu, now);
+	} else if (m->group->flags & GMP_SETUP_PREEMPTED) {
+		m->preempts++;
+		WRITE_ONCE(slot->preempts, m->preempts);
+		gmp_m_record(m, GMP_EV_PREEMPTED, cpu, now);
+	}
+}
+
+static void gmp_sched_in(struct preempt_notifier *pn, int cpu)
+{
+	struct gmp_m *m = container_of(pn, struct gmp_m, pn);
+	struct gmp_slot *slot = m->slot;
+
+	if (!m->blocked)
+		return;
+	m->blocked = false;
+	m->unblocks++;
+	WRITE_ONCE(slot->unblocks, m->unblocks);
+	WRITE_ONCE(slot->cpu, cpu);
+	WRITE_ONCE(slot->state, GMP_SLOT_RUNNING);
+	gmp_m_record(m, GMP_EV_UNBLOCKED, cpu, ktime_get_mono_fast_ns());
+}
+
+static struct preempt_ops gmp_preempt_ops = {
+	.sched_in = gmp_sched_in,
+	.sched_out = gmp_sched_out,
+};
+
+/* The M of the current thread, in any group, or NULL. */
+static struct gmp_m *gmp_current_m(void)
+{
+	struct preempt_notifier *pn;
+
+	/* Only current changes its own list, so no lock is needed. */
+	hlist_for_each_entry(pn, &current->preempt_notifiers, link)
+		if (pn->ops == &gmp_preempt_ops)
+			return container_of(pn, struct gmp_m, pn);
+	return NULL;
+}
+
+/* Unlink the M from its group and free it; process context, off any list walk. */
+static void gmp_m_free(struct gmp_m *m)
+{
+	struct gmp_group *g = m->group;
+	struct gmp_slot *slot = m->slot;
+
+	irq_work_sync(&m->dead_work);
+
+	mutex_lock(&g->lock);
+	list_del(&m->node);
+	g->nr_ms--;
+	WRITE_ONCE(slot->armed, 0);
+	WRITE_ONCE(slot->m_id, 0);
+	WRITE_ONCE(slot->tid, 0);
+	WRITE_ONCE(slot->state, GMP_SLOT_FREE);
+	clear_bit(m->slot_idx, g->slot_map);
+	mutex_unlock(&g->lock);
+
+	kfree(m);
+	preempt_notifier_dec();
+	gmp_group_put(g);
+	/* Last: module_exit() drains gmp_wq before the module text goes. */
+	module_put(THIS_MODULE);
+}
+
+static void gmp_m_free_fn(struct work_struct *work)
+{
+	gmp_m_free(container_of(work, struct gmp_m, free_work));
+}
+
+static void gmp_m_dead_fn(struct irq_work *work)
+{
+	struct gmp_m *m = container_of(work, struct gmp_m, dead_work);
+
+	queue_work(gmp_wq, &m->free_work);
+}
+
+/* The current thread's M leaves its list; only the thread itself may do this. */
+static void gmp_m_detach(struct gmp_m *m)
+{
+	preempt_disable();
+	preempt_notifier_unregister(&m->pn);
+	preempt_enable();
+	gmp_m_free(m);
+}
+
+struct gmp_m *gmp_m_find_locked(struct gmp_group *g, u32 m_id)
+{
+	struct gmp_m *m;
+
+	lockdep_assert_held(&g->lock);
+	list_for_each_entry(m, &g->ms, node)
+		if (m->m_id == m_id)
+			return m;
+	return NULL;
+}
+
+int gmp_m_register(struct gmp_group *g, u32 m_id, u32 flags, u32 *slot_out)
+{
+	struct gmp_m *m, *old;
+	struct gmp_slot *slot;
+	u32 idx;
+	int ret;
+
+	old = gmp_current_m();
+	if (old) {
+		/* A registration whose group's file is gone is dropped. */
+		if (!READ_ONCE(old->group->released))
+			return -EBUSY;
+		gmp_m_detach(old);
+	}
+
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return -ENOMEM;
+
+	mutex_lock(&g->lock);
+	ret = gmp_group_mem_locked(g);
+	if (ret)
+		goto err_unlock;
+	ret = -EEXIST;
+	if (gmp_m_find_locked(g, m_id))
+		goto err_unlock;
+	ret = -ENOSPC;
+	idx = find_first_zero_bit(g->slot_map, g->max_ms);
+	if (idx >= g->max_ms)
+		goto err_unlock;
+	set_bit(idx, g->slot_map);
+
+	preempt_notifier_init(&m->pn, &gmp_preempt_ops);
+	init_irq_work(&m->dead_work, gmp_m_dead_fn);
+	INIT_WORK(&m->free_work, gmp_m_free_fn);
+	m->group = g;
+	m->m_id = m_id;
+	m->slot_idx = idx;
+	m->tid = task_pid_vnr(current);
+	slot = &g->slots[idx];
+	m->slot = slot;
+	m->seq = READ_ONCE(slot->seq);	/* a reused slot keeps counting */
+	WRITE_ONCE(slot->m_id, m_id);
+	WRITE_ONCE(slot->tid, m->tid);
+	WRITE_ONCE(slot->blocks, 0);
+	WRITE_ONCE(slot->unblocks, 0);
+	WRITE_ONCE(slot->preempts, 0);
+	WRITE_ONCE(slot->cpu, raw_smp_processor_id());
+	WRITE_ONCE(slot->state, GMP_SLOT_RUNNING);
+	WRITE_ONCE(slot->armed, !!(flags & GMP_REGISTER_ARMED));
+	list_add_tail(&m->node, &g->ms);
+	g->nr_ms++;
+	gmp_group_get(g);
+	/* The file pins the module now; the M keeps it pinned after close. */
+	__module_get(THIS_MODULE);
+	mutex_unlock(&g->lock);
+
+	preempt_notifier_inc();
+	preempt_disable();
+	preempt_notifier_register(&m->pn);
+	preempt_enable();
+
+	*slot_out = idx;
+	return 0;
+
+err_unlock:
+	mutex_unlock(&g->lock);
+	kfree(m);
+	return ret;
+}
+
+int gmp_m_unregister(struct gmp_group *g)
+{
+	struct gmp_m *m = gmp_current_m();
+
+	if (!m || m->group != g)
+		return -ENOENT;
+	gmp_m_detach(m);
+	return 0;
+}

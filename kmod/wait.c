@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Activations: threads parked in the device, and the doorbell that wakes
+ * them.
+ *
+ * sched_out() cannot wake anybody (it holds the runqueue lock), so it
+ * rings the doorbell of its CPU, an irq_work that runs as soon as that CPU
+ * has IRQs enabled again, right after the switch. The doorbell wakes one
+ * parked waiter per record not already being served, preferring a waiter
+ * that parked on this very CPU: the M that blocked has just left it, so
+ * the woken activation usually runs here at once instead of waiting for an
+ * IPI to another CPU.
+ *
+ * The doorbell is a hard irq_work even on PREEMPT_RT, so it may only take
+ * raw spinlocks: it wakes waiters under g->wait_lock (raw). Waking poll(2)
+ * sleepers takes a wait_queue_head's spinlock_t, which sleeps on RT, so
+ * that is left to a second, ordinary irq_work (g->poll_work).
+ */
+#include <linux/hrtimer.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "internal.h"
+
+static void gmp_poll_fn(struct irq_work *work)
+{
+	struct gmp_group *g = container_of(work, struct gmp_group, poll_work);
+
+	wake_up_interruptible_poll(&g->poll_wq, EPOLLIN | EPOLLRDNORM);
+}
+
+/* Wake waiters for the records nobody is serving yet. */
+static void gmp_wake_waiters(struct gmp_group *g, int cpu)
+{
+	struct gmp_waiter *w;
+	unsigned long flags;
+	u32 avail;
+
+	avail = gmp_ring_avail(g);
+	raw_spin_lock_irqsave(&g->wait_lock, flags);
+	while (g->nr_woken < avail && !list_empty(&g->waiters)) {
+		if (!list_empty(&g->cpu_waiters[cpu]))
+			w = list_first_entry(&g->cpu_waiters[cpu], struct gmp_waiter, cpu_node);
+		else
+			w = list_first_entry(&g->waiters, struct gmp_waiter, node);
+		list_del_init(&w->node);
+		list_del_init(&w->cpu_node);
+		w->woken = true;
+		g->nr_woken++;
+		g->nr_wakeups++;
+		/* Under wait_lock: the waiter cannot leave before this returns. */
+		wake_up_process(w->task);
+	}
+	raw_spin_unlock_irqrestore(&g->wait_lock, flags);
+}
+
+static void gmp_bell_fn(struct irq_work *work)
+{
+	struct gmp_bell *bell = container_of(work, struct gmp_bell, work);
+	struct gmp_group *g = bell->group;
+
+	gmp_wake_waiters(g, smp_processor_id());
+	if (wq_has_sleeper(&g->poll_wq))
+		irq_work_queue(&g->poll_work);
+}
+
+/*
+ * Ring this CPU's doorbell. Any context with preemption disabled, including
+ * sched_out() under the runqueue lock: irq_work_queue() only sets a flag
+ * and raises a self-interrupt.
+ */
+void gmp_bell_ring(struct gmp_group *g)
+{
+	irq_work_queue(&this_cpu_ptr(g->bells)->work);
+}
+
+int gmp_wait_init(struct gmp_group *g)
+{
+	int cpu;
+
+	raw_spin_lock_init(&g->wait_lock);
+	INIT_LIST_HEAD(&g->waiters);
+	init_waitqueue_head(&g->poll_wq);
+	init_irq_work(&g->poll_work, gmp_poll_fn);
+
+	g->cpu_waiters = kcalloc(nr_cpu_ids, sizeof(*g->cpu_waiters), GFP_KERNEL);
+	if (!g->cpu_waiters)
+		return -ENOMEM;
+	g->bells = alloc_percpu(struct gmp_bell);
+	if (!g->bells) {
+		kfree(g->cpu_waiters);
+		return -ENOMEM;
+	}
+	for_each_possible_cpu(cpu) {
+		struct gmp_bell *bell = per_cpu_ptr(g->bells, cpu);
+
+		INIT_LIST_HEAD(&g->cpu_waiters[cpu]);
+		bell->work = IRQ_WORK_INIT_HARD(gmp_bell_fn);
+		bell->group = g;
+	}
+	return 0;
+}
+
+/* No M can ring any more: wait for doorbells still running, then free. */
+void gmp_wait_destroy(struct gmp_group *g)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		irq_work_sync(&per_cpu_ptr(g->bells, cpu)->work);
+	irq_work_sync(&g->poll_work);
+	free_percpu(g->bells);
+	kfree(g->cpu_waiters);
+}
+
+static void gmp_waiter_park(struct gmp_group *g, struct gmp_waiter *w)
+{
+	int cpu = raw_smp_processor_id();
+
+	raw_spin_lock_irq(&g->wait_lock);
+	w->woken = false;
+	list_add_tail(&w->node, &g->waiters);
+	list_add_tail(&w->cpu_node, &g->cpu_waiters[cpu]);
+	raw_spin_unlock_irq(&g->wait_lock);
+}
+
+/* Off the lists if no doorbell took us off already; true if one did. */
+static bool gmp_waiter_unpark(struct gmp_group *g, struct gmp_waiter *w)
+{
+	bool woken;
+
+	raw_spin_lock_irq(&g->wait_lock);
+	woken = w->woken;
+	if (!woken) {
+		list_del_init(&w->node);
+		list_del_init(&w->cpu_node);
+	}
+	raw_spin_unlock_irq(&g->wait_lock);
+	return woken;
+}
+
+/* A woken waiter has taken what it came for: the doorbell may count again. */
+static void gmp_waiter_done(struct gmp_group *g)
+{
+	raw_spin_lock_irq(&g->wait_lock);
+	g->nr_woken--;
+	raw_spin_unlock_irq(&g->wait_lock);
+}
+
+/*
+ * The body of GMP_IOC_WAIT and read(2): return up to @max records, parking
+ * until there is one. @timeout_ns < 0 waits forever, 0 never sleeps.
+ */
+long gmp_wait_events(struct gmp_group *g, struct gmp_event __user *buf, u32 max,
+		     s64 timeout_ns, bool nonblock)
+{
+	struct gmp_waiter w = { .task = current };
+	bool woken = false, expired = false;
+	ktime_t expires = 0;
+	long n;
+
+	if (timeout_ns == 0)
+		nonblock = true;
+	else if (timeout_ns > 0)
+		expires = ktime_add_safe(ktime_get(), ns_to_ktime(timeout_ns));
+
+	for (;;) {
+		n = gmp_ring_consume(g, buf, max);
+		if (woken) {
+			gmp_waiter_done(g);
+			woken = false;
+		}
+		if (n)
+			return n;
+		if (nonblock)
+			return -EAGAIN;
+		if (expired)
+			return -ETIMEDOUT;
+		if (signal_pending(current))
+			return -EINTR;
+
+		set_current_state(TASK_INTERRUPTIBLE);
+		gmp_waiter_park(g, &w);
+		/* A record published before we were on the list: no doorbell for us. */
+		if (!gmp_ring_avail(g)) {
+			if (timeout_ns < 0)
+				schedule();
+			else if (!schedule_hrtimeout_range(&expires, 0, HRTIMER_MODE_ABS))
+				expired = true;
+		}
+		__set_current_state(TASK_RUNNING);
+		woken = gmp_waiter_unpark(g, &w);
+	}
+}
