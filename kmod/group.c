@@ -8,6 +8,7 @@
  * vmalloc_user() area, created on first use, so GMP_IOC_SETUP can size it.
  */
 #include <linux/bitmap.h>
+#include <linux/hashtable.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
@@ -26,26 +27,94 @@ static_assert(sizeof(struct gmp_unregister) % 8 == 0);
 static_assert(sizeof(struct gmp_wait) % 8 == 0);
 static_assert(sizeof(struct gmp_stats) % 8 == 0);
 
+/* Live groups per owning process, to bound what one process can pin. */
+struct gmp_owner {
+	struct hlist_node node;
+	struct pid *pid;
+	unsigned int groups;
+};
+
+static DEFINE_MUTEX(gmp_owners_lock);
+static DEFINE_HASHTABLE(gmp_owners, 6);
+
+static struct gmp_owner *gmp_owner_find(struct pid *pid)
+{
+	struct gmp_owner *o;
+
+	hash_for_each_possible(gmp_owners, o, node, (unsigned long)pid)
+		if (o->pid == pid)
+			return o;
+	return NULL;
+}
+
+static int gmp_owner_charge(struct pid *pid)
+{
+	struct gmp_owner *o;
+	int ret = 0;
+
+	mutex_lock(&gmp_owners_lock);
+	o = gmp_owner_find(pid);
+	if (!o) {
+		o = kzalloc(sizeof(*o), GFP_KERNEL);
+		if (!o) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		o->pid = get_pid(pid);
+		hash_add(gmp_owners, &o->node, (unsigned long)pid);
+	}
+	if (o->groups >= GMP_GROUPS_PER_PROCESS_MAX)
+		ret = -EMFILE;
+	else
+		o->groups++;
+out:
+	mutex_unlock(&gmp_owners_lock);
+	return ret;
+}
+
+static void gmp_owner_uncharge(struct pid *pid)
+{
+	struct gmp_owner *o;
+
+	mutex_lock(&gmp_owners_lock);
+	o = gmp_owner_find(pid);
+	if (!WARN_ON_ONCE(!o || !o->groups) && !--o->groups) {
+		hash_del(&o->node);
+		put_pid(o->pid);
+		kfree(o);
+	}
+	mutex_unlock(&gmp_owners_lock);
+}
+
 struct gmp_group *gmp_group_create(void)
 {
+	struct pid *owner = task_tgid(current);
 	struct gmp_group *g;
+	int ret;
 
+	ret = gmp_owner_charge(owner);
+	if (ret)
+		return ERR_PTR(ret);
 	g = kzalloc(sizeof(*g), GFP_KERNEL);
 	if (!g)
-		return NULL;
+		goto err;
 	if (gmp_wait_init(g)) {
 		kfree(g);
-		return NULL;
+		goto err;
 	}
 	kref_init(&g->ref);
 	mutex_init(&g->lock);
 	raw_spin_lock_init(&g->prod_lock);
 	INIT_LIST_HEAD(&g->ms);
 	atomic64_set(&g->lost_pending, 0);
-	g->owner = get_pid(task_tgid(current));
+	g->owner = get_pid(owner);
 	g->entries = GMP_RING_ENTRIES_DEFAULT;
 	g->max_ms = GMP_MAX_MS_DEFAULT;
 	return g;
+
+err:
+	gmp_owner_uncharge(owner);
+	return ERR_PTR(-ENOMEM);
 }
 
 void gmp_group_get(struct gmp_group *g)
@@ -61,6 +130,7 @@ static void gmp_group_release(struct kref *ref)
 	gmp_wait_destroy(g);
 	vfree(g->mem);
 	bitmap_free(g->slot_map);
+	gmp_owner_uncharge(g->owner);
 	put_pid(g->owner);
 	mutex_destroy(&g->lock);
 	kfree(g);

@@ -278,8 +278,8 @@ static int gmp_open(struct inode *inode, struct file *file)
 {
 	struct gmp_group *g = gmp_group_create();
 
-	if (!g)
-		return -ENOMEM;
+	if (IS_ERR(g))
+		return PTR_ERR(g);
 	file->private_data = g;
 	return nonseekable_open(inode, file);
 }

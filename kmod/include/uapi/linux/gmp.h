@@ -57,6 +57,12 @@
 #define GMP_MAX_MS_DEFAULT		256
 #define GMP_MAX_MS_MAX			4096
 #define GMP_WAIT_EVENTS_MAX		4096
+/*
+ * Groups one process may hold at once (open(2) fails with EMFILE past it),
+ * counting groups kept alive by registered Ms after close(2). A group's
+ * shared memory is at most 4 KiB + 65536 * 32 B + 4096 * 64 B (2.3 MiB).
+ */
+#define GMP_GROUPS_PER_PROCESS_MAX	16
 
 /* GMP_IOC_INFO: what the module supports and the group's layout. */
 struct gmp_info {
