@@ -44,6 +44,7 @@ stage selftests-build make -s selftests
 if [ -f lib/Makefile ] && [ -f selftests/lib/Makefile ]; then
 	stage lib-build make -s -C lib
 	stage lib-host make -s -C selftests/lib check
+	stage lib-static make -s -C selftests/lib static
 fi
 
 # The VM suite, once per test kernel.

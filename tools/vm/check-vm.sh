@@ -18,9 +18,9 @@ rm -rf "$files"
 mkdir -p "$files/kmod"
 cp "$ko" "$files/gmp.ko"
 find "$tests" -maxdepth 1 -type f -perm -u+x -exec cp {} "$files/kmod/" \;
-if [ -d "$top/build/selftests/lib-static" ]; then
+if [ -d "$top/build/selftests-lib/static" ]; then
 	mkdir -p "$files/lib"
-	find "$top/build/selftests/lib-static" -maxdepth 1 -type f -perm -u+x \
+	find "$top/build/selftests-lib/static" -maxdepth 1 -type f -perm -u+x \
 		-exec cp {} "$files/lib/" \;
 fi
 

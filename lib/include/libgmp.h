@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: (LGPL-2.1-or-later OR MIT) */
+/*
+ * libgmp.h - Go's G/M/P scheduler for C programs: goroutines, channels,
+ * select, timers, goroutine-aware locks and system calls that do not stall
+ * the other goroutines of their processor.
+ *
+ * Not GNU MP. This library is installed as libgmp-sched (soname
+ * libgmp-sched.so.0, pkg-config gmp-sched) and exports no name of GNU MP's
+ * (gmp_printf, gmp_version, ...); only this header is named libgmp.h.
+ *
+ * Concepts (as in Go's runtime):
+ *	G  a goroutine: a function with its own stack, cheap to create.
+ *	M  a worker thread, created on demand and reused.
+ *	P  a processor: the right to run goroutines. There are GMP_MAXPROCS of
+ *	   them; an M needs one to run a G. An M blocked in a system call
+ *	   announced with gmp_syscall_enter() loses its P to another M.
+ *
+ * ERRORS. One convention throughout: a function that can fail returns a
+ * negative errno value (-EINVAL, -EAGAIN, ...) and a value >= 0 on success,
+ * like the kernel's. errno is never used to report a libgmp error. The
+ * system call wrappers (gmp_read, ...) return the call's result or -errno,
+ * and also leave errno as the call set it.
+ *
+ * CONTEXT. Calls marked [G] must be made from a goroutine; from any other
+ * thread they fail with -EPERM (or do nothing, for void calls). Between
+ * gmp_syscall_enter() and gmp_syscall_exit() no other libgmp call may be
+ * made.
+ *
+ * ERRNO. errno is per thread and a goroutine may resume on another thread
+ * after any call that can switch (every [G] call). libgmp carries the value
+ * of errno with the goroutine, but C compilers cache errno's *address*
+ * (__errno_location() is declared const), so code that reads errno after a
+ * switch may read the old thread's copy. This header therefore redefines
+ * errno as (*gmp_errno_location()), which is re-evaluated at every use.
+ * Define GMP_NO_ERRNO_MACRO before including it to keep libc's definition.
+ *
+ * PREEMPTION is cooperative: a goroutine that has run for more than 10 ms is
+ * asked to yield, and does so at its next libgmp call (gmp_preempt_check()
+ * is the cheapest one). A loop that makes no libgmp call holds its P.
+ */
+#ifndef LIBGMP_H
+#define LIBGMP_H
+
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library is built with -fvisibility=hidden: this is its interface. */
+#pragma GCC visibility push(default)
+
+#define GMP_SCHED_VERSION_MAJOR	0
+#define GMP_SCHED_VERSION_MINOR	1
+
+/* ---- runtime ---------------------------------------------------------- */
+
+/* Handoff of a P whose M blocks in a system call. */
+enum gmp_handoff {
+	GMP_HANDOFF_DEFAULT = 0,	/* $GMP_HANDOFF, else auto */
+	GMP_HANDOFF_AUTO,		/* the best available: sysmon for now */
+	GMP_HANDOFF_SYSMON,		/* a Go-style sysmon thread */
+	GMP_HANDOFF_KMOD,		/* /dev/gmp upcalls (not yet: -ENOTSUP) */
+};
+
+/*
+ * Environment (read once, at start): GMP_MAXPROCS, GMP_STACK_SIZE (bytes,
+ * or with k/M), GMP_HANDOFF, and GMP_STACK_GUARD=mprotect|canary, which
+ * forces the guard used by kernels without MADV_GUARD_INSTALL (< 6.13),
+ * or none (a canary word, checked at each switch): for tests.
+ */
+struct gmp_config {
+	unsigned int size;	/* sizeof(struct gmp_config) */
+	unsigned int maxprocs;	/* 0: $GMP_MAXPROCS, else the CPUs we may use */
+	size_t stack_size;	/* 0: $GMP_STACK_SIZE, else 64 KiB (min 16 KiB) */
+	int handoff;		/* enum gmp_handoff */
+	unsigned int flags;	/* 0 */
+	unsigned long reserved[4];	/* 0 */
+};
+
+/*
+ * Configure the runtime before its first use (optional: gmp_run and gmp_go
+ * start it with the defaults). Values in cfg win over the environment
+ * (GMP_MAXPROCS, GMP_STACK_SIZE, GMP_HANDOFF=sysmon|kmod|auto).
+ * -EBUSY once started, -EINVAL for a bad field or variable, -ENOTSUP for a
+ * handoff mode this build cannot provide.
+ */
+int gmp_init(const struct gmp_config *cfg);
+
+/*
+ * Run main_fn(arg) as a goroutine and wait for it to return. Other
+ * goroutines keep their state when it does (they run on, or stay blocked,
+ * and a later gmp_run finds them). May be called again; not from a
+ * goroutine (-EDEADLK). Returns 0 or the error of gmp_init.
+ */
+int gmp_run(void (*main_fn)(void *), void *arg);
+
+/*
+ * Start fn(arg) as a new goroutine. From any thread once the runtime is
+ * started (it is started if needed). Returns the goroutine's id (> 0).
+ */
+int64_t gmp_go(void (*fn)(void *), void *arg);
+
+void gmp_yield(void);			/* [G] let others run */
+_Noreturn void gmp_exit(void);		/* [G] end this goroutine */
+void gmp_preempt_check(void);		/* [G] yield if asked to */
+int64_t gmp_self(void);			/* [G] this goroutine's id; 0 outside */
+int gmp_set_name(const char *name);	/* [G] up to 15 chars, for messages */
+int gmp_maxprocs(void);			/* number of Ps (0 before start) */
+int gmp_p_index(void);			/* [G] index of the P running us */
+
+/* ---- time ------------------------------------------------------------- */
+
+int64_t gmp_now(void);			/* CLOCK_MONOTONIC in nanoseconds */
+int gmp_sleep(int64_t ns);		/* [G] park for at least ns */
+
+/* ---- channels --------------------------------------------------------- */
+
+/*
+ * A channel of elements of elem_size bytes (0 allowed) with a buffer of
+ * capacity elements (0: unbuffered, every send meets a receive).
+ * Elements are copied in and out. A NULL channel is never ready, like Go's
+ * nil channel: try operations on it fail with -EAGAIN, select never picks
+ * its cases, and blocking operations, which could never return, fail with
+ * -EINVAL.
+ */
+typedef struct gmp_chan gmp_chan_t;
+
+int gmp_chan_make(gmp_chan_t **ch, size_t elem_size, size_t capacity);
+/* Free a channel no goroutine uses any more. */
+void gmp_chan_free(gmp_chan_t *ch);
+
+/* [G] 0, or -EPIPE if the channel is (or gets) closed: Go's panic. */
+int gmp_chan_send(gmp_chan_t *ch, const void *elem);
+/*
+ * [G] 0 with a value (Go's ok == true), or -EPIPE when the channel is closed
+ * and drained: *elem is zeroed (ok == false). elem may be NULL.
+ */
+int gmp_chan_recv(gmp_chan_t *ch, void *elem);
+/* [G] As above without blocking: -EAGAIN when they would block. */
+int gmp_chan_try_send(gmp_chan_t *ch, const void *elem);
+int gmp_chan_try_recv(gmp_chan_t *ch, void *elem);
+/* Wakes every blocked receiver (-EPIPE) and sender (-EPIPE). -EPIPE if closed. */
+int gmp_chan_close(gmp_chan_t *ch);
+size_t gmp_chan_len(gmp_chan_t *ch);
+size_t gmp_chan_cap(gmp_chan_t *ch);
+
+enum gmp_select_op {
+	GMP_SELECT_RECV = 1,
+	GMP_SELECT_SEND = 2,
+};
+
+struct gmp_select_case {
+	gmp_chan_t *ch;		/* NULL: never ready */
+	int op;			/* enum gmp_select_op */
+	void *elem;		/* RECV: where to store (may be NULL); SEND: what */
+	int result;		/* out for the chosen case: 0 or -EPIPE (closed) */
+};
+
+#define GMP_SELECT_NONBLOCK	(1U << 0)	/* Go's default case */
+
+/*
+ * [G] Wait until one of the n cases can proceed and perform it; when several
+ * can, pick one uniformly at random. Returns the chosen case's index (its
+ * result says 0 or -EPIPE: a send on or a receive from a closed channel),
+ * -EAGAIN with GMP_SELECT_NONBLOCK when none is ready, -ETIMEDOUT after
+ * timeout_ns (< 0: no timeout) in gmp_select_timeout, -EINVAL for bad
+ * arguments, including a blocking select with no non-NULL channel.
+ */
+int gmp_select(struct gmp_select_case *cases, size_t n, unsigned int flags);
+int gmp_select_timeout(struct gmp_select_case *cases, size_t n, int64_t timeout_ns);
+
+/* ---- goroutine-aware synchronisation -------------------------------- */
+
+/* All-zero (the *_INIT macros, or static storage) is a valid initial state. */
+struct gmp_mutex { uint64_t __opaque[4]; };
+struct gmp_waitgroup { uint64_t __opaque[4]; };
+struct gmp_once { uint64_t __opaque[6]; };
+#define GMP_MUTEX_INIT		{ { 0 } }
+#define GMP_WAITGROUP_INIT	{ { 0 } }
+#define GMP_ONCE_INIT		{ { 0 } }
+
+/* [G] Blocks the goroutine, not the thread; waiters get it in FIFO order. */
+int gmp_mutex_lock(struct gmp_mutex *mu);
+int gmp_mutex_trylock(struct gmp_mutex *mu);	/* -EBUSY if held */
+int gmp_mutex_unlock(struct gmp_mutex *mu);	/* -EPERM if not held */
+
+int gmp_wg_add(struct gmp_waitgroup *wg, long delta);	/* -EINVAL below 0 */
+int gmp_wg_done(struct gmp_waitgroup *wg);
+int gmp_wg_wait(struct gmp_waitgroup *wg);		/* [G] until 0 */
+
+/* [G] Run fn(arg) once; every caller returns after it has. */
+int gmp_once(struct gmp_once *once, void (*fn)(void *), void *arg);
+
+/* ---- per-goroutine storage ------------------------------------------- */
+
+#define GMP_KEYS_MAX	16
+typedef unsigned int gmp_key_t;
+
+/* A new key (-EAGAIN when GMP_KEYS_MAX exist); dtor runs at goroutine exit. */
+int gmp_key_create(gmp_key_t *key, void (*dtor)(void *));
+void *gmp_getspecific(gmp_key_t key);		/* [G] NULL if unset */
+int gmp_setspecific(gmp_key_t key, void *val);	/* [G] */
+
+/* ---- system calls ----------------------------------------------------- */
+
+/*
+ * [G] Bracket a call that may block in the kernel (Go's entersyscall and
+ * exitsyscall). In between, this goroutine's P may be handed to another
+ * M, so the P's other goroutines keep running; gmp_syscall_exit() gets a
+ * P back, possibly another one, possibly after waiting for it. Nothing but
+ * the call itself may happen in between.
+ */
+int gmp_syscall_enter(void);
+int gmp_syscall_exit(void);
+
+/* [G, or plain calls elsewhere] Wrappers: result, or -errno. */
+ssize_t gmp_read(int fd, void *buf, size_t count);
+ssize_t gmp_write(int fd, const void *buf, size_t count);
+ssize_t gmp_pread(int fd, void *buf, size_t count, off_t offset);
+ssize_t gmp_pwrite(int fd, const void *buf, size_t count, off_t offset);
+int gmp_fsync(int fd);
+int gmp_nanosleep(const struct timespec *req, struct timespec *rem);
+int gmp_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+int gmp_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+int gmp_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
+long gmp_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+
+/* ---- errno ------------------------------------------------------------ */
+
+/* The calling thread's errno; never cached by the compiler. */
+int *gmp_errno_location(void);
+
+#pragma GCC visibility pop
+
+#ifndef GMP_NO_ERRNO_MACRO
+#undef errno
+#define errno (*gmp_errno_location())
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBGMP_H */

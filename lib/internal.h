@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: (LGPL-2.1-or-later OR MIT) */
+/*
+ * internal.h - the runtime's data structures, shared by the files of
+ * libgmp. sched.c's top comment explains how they fit together.
+ */
+#ifndef GMP_INTERNAL_H
+#define GMP_INTERNAL_H
+
+#define GMP_NO_ERRNO_MACRO
+#include "include/libgmp.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HIDDEN		__attribute__((visibility("hidden")))
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GMP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GMP_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define GMP_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GMP_TSAN 1
+#endif
+#endif
+
+/* Relaxed/acquire/release shorthands; the order is the point of each use. */
+#define load_relaxed(p)		atomic_load_explicit((p), memory_order_relaxed)
+#define load_acquire(p)		atomic_load_explicit((p), memory_order_acquire)
+#define store_relaxed(p, v)	atomic_store_explicit((p), (v), memory_order_relaxed)
+#define store_release(p, v)	atomic_store_explicit((p), (v), memory_order_release)
+
+/*
+ * A full barrier for the Dekker-style handshakes of sched.c. TSan does not
+ * model fences, so its build uses a seq_cst read-modify-write of one shared
+ * word instead: two such RMWs are ordered, and the later one synchronises
+ * with the earlier, which gives the same guarantee.
+ */
+#ifdef GMP_TSAN
+extern _Atomic unsigned long __gmp_barrier_word __attribute__((visibility("hidden")));
+#define full_barrier()	atomic_fetch_add(&__gmp_barrier_word, 0)
+#else
+#define full_barrier()	atomic_thread_fence(memory_order_seq_cst)
+#endif
+
+/* ---- locks and notes (lock.c) ----------------------------------------- */
+
+/*
+ * A runtime lock: a futex mutex held for a few instructions, never across
+ * a goroutine switch except through gopark's unlock callback.
+ */
+struct lock {
+	_Atomic uint32_t key;	/* 0 free, 1 held, 2 held with waiters */
+};
+
+/* A one-shot wakeup for a parked thread (Go's note): sleep, wakeup, clear. */
+struct note {
+	_Atomic uint32_t key;
+};
+
+HIDDEN void __gmp_lock(struct lock *l);
+HIDDEN void __gmp_unlock(struct lock *l);
+HIDDEN void __gmp_notesleep(struct note *n);
+HIDDEN bool __gmp_notetsleep(struct note *n, int64_t ns);	/* true if woken */
+HIDDEN void __gmp_notewakeup(struct note *n);
+HIDDEN void __gmp_noteclear(struct note *n);
+HIDDEN int __gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t ns);
+HIDDEN void __gmp_futex_wake(_Atomic uint32_t *addr, int n);
+HIDDEN int64_t __gmp_nanotime(void);
+HIDDEN _Noreturn void __gmp_fatal(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+/* errno of the running thread, read through a pointer no compiler caches. */
+HIDDEN int __gmp_errno_get(void);
+HIDDEN void __gmp_errno_set(int e);
+
+/* ---- G ------------------------------------------------------------------ */
+
+/* Goroutine states. A transition made by another thread is a CAS. */
+enum {
+	G_IDLE = 0,	/* just allocated, or on a free list */
+	G_RUNNABLE,	/* on a run queue */
+	G_RUNNING,	/* running user code on an M that holds a P */
+	G_SYSCALL,	/* in a system call on its M, which holds no P */
+	G_WAITING,	/* parked; only __gmp_ready() gets it out */
+	G_DEAD,		/* exited; its stack and struct are cached */
+};
+
+/* A timer of the runtime's single heap (timer.c). */
+struct timer {
+	int64_t when;
+	int64_t idx;		/* heap index, -1 when not in the heap */
+	/* Called with the timers lock held: must only ready a G or similar. */
+	void (*fn)(struct timer *t);
+};
+
+struct sudog;
+
+struct g {
+	/* First cache line: what spawning and switching touch. */
+	void *sp;			/* saved stack pointer while not running */
+	_Atomic uint32_t status;	/* G_* */
+	_Atomic uint32_t selectdone;	/* a select's wakers race for it by CAS */
+	int64_t id;
+	struct m *m;			/* M running it, while running */
+	struct g *schedlink;		/* global run queue, free lists */
+	void (*fn)(void *);
+	void *arg;
+	void *param;			/* the sudog that woke a select */
+
+	/* Invariants of a dead G, restored before it dies: idx -1, no keys. */
+	struct timer timer;		/* sleep and select timeouts */
+	void *stack_lo;			/* lowest usable byte; guard below */
+	size_t stack_size;		/* usable bytes below this struct */
+	size_t guard_size;
+	char name[16];
+	void *keys[GMP_KEYS_MAX];
+#ifdef GMP_TSAN
+	void *tsan_fiber;
+#endif
+#ifdef GMP_ASAN
+	void *asan_fake_stack;
+#endif
+} __attribute__((aligned(64)));
+
+/* A G waiting on a channel, mutex or wait group; lives on the G's stack. */
+struct sudog {
+	struct g *g;
+	struct sudog *next, *prev;
+	struct sudog *waitlink;		/* the next sudog of the same select */
+	void *elem;
+	struct gmp_chan *c;
+	bool is_select;
+	bool success;			/* true: woken by a value, false: by close */
+};
+
+struct waitq {
+	struct sudog *first, *last;
+};
+
+/* A channel (chan.c); select.c works on its insides too. */
+struct gmp_chan {
+	struct lock lock;
+	bool closed;
+	size_t qcount;		/* elements in buf */
+	size_t dataqsiz;	/* capacity */
+	size_t elemsize;
+	size_t sendx, recvx;	/* ring indices */
+	struct waitq recvq, sendq;
+	char *buf;
+};
+
+HIDDEN void __gmp_chan_send_direct(struct gmp_chan *c, struct sudog *sg,
+				   const void *ep);
+HIDDEN void __gmp_chan_recv_direct(struct gmp_chan *c, struct sudog *sg, void *ep);
+HIDDEN void __gmp_chan_bufsend(struct gmp_chan *c, const void *ep);
+HIDDEN void __gmp_chan_bufrecv(struct gmp_chan *c, void *ep);
+
+HIDDEN void __gmp_waitq_enqueue(struct waitq *q, struct sudog *s);
+HIDDEN struct sudog *__gmp_waitq_dequeue(struct waitq *q);
+HIDDEN void __gmp_waitq_remove(struct waitq *q, struct sudog *s);
+
+/* ---- P ----------------------------------------------------------------- */
+
+#define RUNQ_SIZE	256
+
+/*
+ * The P status word packs the state with the M that set it and a sequence
+ * number bumped at every syscall entry, so that "P in syscall by M k, entry
+ * n" is one 64-bit value: sysmon, the M coming back from the syscall and a
+ * future kernel upcall all decide who owns the P with a single CAS on it.
+ */
+enum {
+	P_IDLE = 0,	/* on the idle list, or being handed to an M */
+	P_RUNNING,	/* owned by an M running its Gs */
+	P_SYSCALL,	/* its M is in a syscall; anyone may take it by CAS */
+};
+#define P_STATUS(state, mid, seq) \
+	((uint64_t)(seq) << 32 | (uint64_t)(mid) << 8 | (uint64_t)(state))
+#define P_STATE(s)	((uint32_t)((s) & 0xff))
+#define P_MID(s)	((uint32_t)(((s) >> 8) & 0xffffff))
+#define P_SEQ(s)	((uint32_t)((s) >> 32))
+
+struct p {
+	int id;
+	_Atomic uint64_t status;	/* P_STATUS(state, mid, seq) */
+	struct m *m;			/* owner while P_RUNNING */
+	struct p *link;			/* idle list */
+	uint32_t seq;			/* syscall sequence, owner-written */
+	_Atomic uint32_t schedtick;	/* bumped at every G scheduled */
+	_Atomic uint32_t preempt;	/* sysmon asks the running G to yield */
+
+	/* Owner-only: free Gs with their stacks (the stack cache). */
+	struct g *gfree;
+	int ngfree;
+
+	/* sysmon's private view (Go's sysmontick). */
+	uint32_t sm_schedtick, sm_syscalltick;
+	int64_t sm_schedwhen, sm_syscallwhen;
+
+	/* Go's runq: owner puts at tail; owner and thieves take at head. */
+	_Atomic uint32_t runqhead __attribute__((aligned(64)));
+	_Atomic uint32_t runqtail;
+	_Atomic(struct g *) runnext;
+	_Atomic(struct g *) runq[RUNQ_SIZE];
+
+	_Atomic uint64_t nsched;	/* Gs run on this P, for statistics */
+} __attribute__((aligned(64)));
+
+/* ---- M ----------------------------------------------------------------- */
+
+struct m {
+	void *g0sp;		/* the scheduler's saved stack pointer */
+	int id;
+	struct g *curg;		/* G running on this M */
+	struct p *p;		/* attached P */
+	struct p *nextp;	/* P handed over by startm */
+	struct p *oldp;		/* P left in a syscall */
+	uint32_t syscallseq;	/* seq of that syscall */
+	bool spinning;		/* looking for work without having found any */
+	struct note park;
+	struct m *schedlink;	/* idle list */
+	struct m *alllink;
+	/* mcall: what the scheduler does for the G that just switched to it. */
+	struct g *(*mcall_fn)(struct m *m, struct g *gp);
+	bool (*park_fn)(struct g *gp, void *arg);
+	void *park_arg;
+	uint64_t fastrand;
+	pthread_t thread;
+	void *altstack;
+	void *g0_stack_lo;
+	size_t g0_stack_size;
+#ifdef GMP_TSAN
+	void *tsan_g0;
+#endif
+#ifdef GMP_ASAN
+	void *asan_g0_fake_stack;
+#endif
+};
+
+/* ---- the scheduler ---------------------------------------------------- */
+
+struct sched {
+	struct lock lock;	/* idle lists, global run queue, M creation */
+	struct m *midle;
+	int nmidle;
+	int mcount;
+	struct m *allm;
+	struct p *pidle;
+	_Atomic int npidle;
+	_Atomic int nmspinning;
+	struct g *runqhead, *runqtail;
+	_Atomic int runqsize;
+
+	struct lock gflock;	/* global free G list */
+	struct g *gfree;
+	int ngfree;
+
+	_Atomic int64_t goidgen;
+	int gomaxprocs;
+	struct p *allp;
+	size_t stack_size;
+	int handoff;
+	_Atomic int started;
+
+	/* The M parked with a timeout for the earliest timer, if any. */
+	struct m *timer_m;
+	int64_t timer_until;
+
+	/* sysmon */
+	_Atomic uint32_t sysmonwait;
+	struct note sysmonnote;
+	pthread_t sysmon_thread;
+
+	/* per-goroutine storage */
+	_Atomic unsigned int nkeys;
+	_Atomic(void (*)(void *)) key_dtor[GMP_KEYS_MAX];
+};
+
+HIDDEN extern struct sched __gmp_sched;
+
+/* Current M of this thread. Read through asm so no compiler caches it. */
+extern __thread struct m *__gmp_tls_m
+	__attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+static inline struct m *__gmp_getm(void)
+{
+	struct m *m;
+
+	__asm__ volatile("movq __gmp_tls_m@gottpoff(%%rip), %0\n\t"
+			 "movq %%fs:(%0), %0" : "=r"(m));
+	return m;
+}
+
+static inline struct g *__gmp_getg(void)
+{
+	struct m *m = __gmp_getm();
+
+	return m ? m->curg : NULL;
+}
+
+HIDDEN int __gmp_start(void);
+HIDDEN void __gmp_ready(struct g *gp, bool next);
+HIDDEN void __gmp_park(bool (*unlockf)(struct g *gp, void *arg), void *arg);
+HIDDEN bool __gmp_park_unlock(struct g *gp, void *lock);
+HIDDEN void __gmp_preempt_check(void);
+HIDDEN void __gmp_wakep(void);
+HIDDEN void __gmp_startm(struct p *p, bool spinning);
+HIDDEN bool __gmp_handoff_take(struct p *p, uint32_t mid, uint32_t seq);
+HIDDEN uint32_t __gmp_fastrandn(uint32_t n);
+HIDDEN bool __gmp_runqempty(struct p *p);
+
+/* timers */
+HIDDEN extern struct lock __gmp_timers_lock;
+HIDDEN extern _Atomic int64_t __gmp_timers_next;	/* INT64_MAX if none */
+HIDDEN bool __gmp_timer_add_locked(struct timer *t);	/* true: new earliest */
+HIDDEN void __gmp_timer_del_locked(struct timer *t);
+HIDDEN void __gmp_timers_run(int64_t now);
+HIDDEN void __gmp_wake_timer_sleeper(int64_t when);
+
+/* stacks (stack.c) */
+HIDDEN struct g *__gmp_stack_alloc(size_t stack_size);
+HIDDEN void __gmp_stack_check(struct g *gp);
+HIDDEN int __gmp_stack_install_handler(void);
+HIDDEN int __gmp_stack_thread_init(struct m *m);
+
+/* context_x86_64.S */
+HIDDEN void __gmp_ctx_switch(void **save_sp, void *new_sp);
+HIDDEN void __gmp_ctx_entry(void);
+HIDDEN void __gmp_ctx_init(struct g *gp, void (*entry)(void));
+
+/* sysmon (handoff_sysmon.c) */
+HIDDEN int __gmp_sysmon_start(void);
+HIDDEN void __gmp_sysmon_wake(void);
+
+#endif /* GMP_INTERNAL_H */

@@ -1,0 +1,1522 @@
+// SPDX-License-Identifier: (LGPL-2.1-or-later OR MIT)
+/*
+ * sched.c - the goroutine scheduler: Go's runtime/proc.go, in C.
+ *
+ * G, M, P
+ * -------
+ * G: a goroutine. Its struct sits at the top of its own mmapped stack (one
+ *    page holds both for a parked G), with a guard region below the stack.
+ *    Dead Gs keep their stacks and are cached per P (64) and globally, so a
+ *    spawn costs no system call once the cache is warm (stack.c).
+ * M: a worker thread. Created on demand (startm -> newm), parked on a futex
+ *    when idle (stopm), never destroyed. Its own pthread stack is its "g0":
+ *    the scheduler runs there; a G switches to g0 to block, yield or exit
+ *    (mcall), and g0 picks the next G (schedule) and switches to it
+ *    (execute). Two switches per handoff, but no G ever runs scheduler code
+ *    on a stack another M might resume.
+ * P: a processor, GMP_MAXPROCS of them. An M needs a P to run Gs. A P owns
+ *    a 256-entry lock-free run queue and a runnext slot (the G readied last,
+ *    run next, so a producer/consumer pair shares a time slice).
+ *
+ * Finding work (schedule, findrunnable): every 61st schedule the global
+ * queue first (fairness), then runnext and the local queue, then the global
+ * queue, then stealing half of another P's queue (4 rounds over the Ps in
+ * random order; runnext only in the last). An M that finds nothing gives
+ * its P back to the idle list and parks.
+ *
+ * Spinning Ms. An M looking for work without having found any is
+ * "spinning" (sched.nmspinning). When a G is readied and there is an idle P
+ * but no spinning M, wakep() starts one; a spinning M that finds work stops
+ * spinning and calls wakep() in its turn, so that bursts of new work fan
+ * out one M at a time and an idle runtime has no spinning M. The race
+ * between "an M stops spinning" and "a producer sees a spinning M and does
+ * not wake anyone" is closed as in Go: the M decrements nmspinning, then
+ * (after a full fence) looks at every run queue and the global queue once
+ * more; the producer publishes its G, then (after a full fence) reads
+ * npidle and nmspinning. One of them sees the other.
+ *
+ * Parking a G (__gmp_park): the G switches to g0, g0 marks it G_WAITING and
+ * only then runs the caller's unlock function (a channel's lock, the timers
+ * lock...). A waker needs that lock to find the G, so it can only call
+ * __gmp_ready() once the G's context is saved.
+ *
+ * System calls and the P status word (DESIGN.md, "The handoff protocol").
+ * p->status packs {state, M id, syscall sequence}. gmp_syscall_enter()
+ * stores {P_SYSCALL, m, ++seq} and detaches the P from the M (Go's
+ * entersyscall). Whoever wants the P - sysmon after a tick, a kernel upcall
+ * "M k blocked" (handoff_kmod, next) - calls __gmp_handoff_take(p, k, seq):
+ * one CAS {P_SYSCALL, k, seq} -> {P_IDLE}, and on success handoffp() gives
+ * the P to another M. gmp_syscall_exit() CASes {P_SYSCALL, m, seq} ->
+ * {P_RUNNING, m, seq}; if that fails the P was taken: it takes an idle P,
+ * else it queues its G on the global queue and parks (Go's exitsyscall).
+ * The sequence number makes a stale taker (an upcall about an earlier
+ * syscall of the same M) fail harmlessly. Beyond Go: before parking, the
+ * returning M watches the idle list for a few microseconds, since the M
+ * that took its P usually gives it back as soon as its G blocks.
+ *
+ * Time slices (Go's schedtick/inheritTime): a G taken from runnext
+ * inherits the running slice, so a pair of goroutines that ready each
+ * other is one slice for sysmon's 10 ms rules, not a fresh slice per
+ * switch (which would starve the rest of the queue and hide a P whose
+ * pair keeps blocking in syscalls from the retake rule).
+ *
+ * Preemption is cooperative: sysmon sets p->preempt when a P has run the
+ * same G for 10 ms; every libgmp call checks it (__gmp_preempt_check) and
+ * yields. Asynchronous preemption (a signal and a switch from the handler)
+ * is not done: C code interrupted anywhere may hold a libc lock (malloc's),
+ * and another G on the same thread would then deadlock on it.
+ *
+ * errno moves with its G: mcall saves it before the switch and writes it
+ * back after, on whatever thread the G resumes.
+ *
+ * Locks, in order: channel locks (address order) -> timers -> sched.lock
+ * -> gflock. Memory orders: see each atomic; the run queue follows Go's
+ * (load-acquire of head/tail, store-release of tail, CAS-release of head).
+ */
+#include "internal.h"
+
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef GMP_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef GMP_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+struct sched __gmp_sched;
+__thread struct m *__gmp_tls_m;
+#ifdef GMP_TSAN
+_Atomic unsigned long __gmp_barrier_word;
+#endif
+
+#define sched __gmp_sched
+
+static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t coprimes[256];
+static int ncoprimes;
+
+static struct g *goexit0(struct m *m, struct g *gp);
+
+/* ---- random numbers ---------------------------------------------------- */
+
+static uint64_t fastrand64(struct m *m)
+{
+	/* xorshift64* */
+	uint64_t x = m->fastrand;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	m->fastrand = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+uint32_t __gmp_fastrandn(uint32_t n)
+{
+	struct m *m = __gmp_getm();
+	static _Atomic uint64_t seed = 88172645463325252ULL;
+	uint64_t r;
+
+	if (m)
+		r = fastrand64(m);
+	else	/* relaxed: any value will do */
+		r = atomic_fetch_add_explicit(&seed, 0x9E3779B97F4A7C15ULL,
+					      memory_order_relaxed) * 0x2545F4914F6CDD1DULL;
+	return (uint32_t)(((r >> 32) * (uint64_t)n) >> 32);
+}
+
+/* ---- local run queue (Go's runqput/runqget/runqgrab/runqsteal) ------- */
+
+static bool runqputslow(struct p *p, struct g *gp, uint32_t h, uint32_t t);
+static void globrunqputbatch(struct g *head, struct g *tail, int n);
+
+/* Owner only. next: put gp in runnext, kicking the old runnext to the tail. */
+static void runqput(struct p *p, struct g *gp, bool next)
+{
+	if (next) {
+		/* acq_rel: publishes gp to a thief's CAS, takes the old one back. */
+		gp = atomic_exchange_explicit(&p->runnext, gp, memory_order_acq_rel);
+		if (!gp)
+			return;
+	}
+	for (;;) {
+		/* acquire: synchronise with consumers that advanced head. */
+		uint32_t h = load_acquire(&p->runqhead);
+		uint32_t t = load_relaxed(&p->runqtail);	/* we own tail */
+
+		if (t - h < RUNQ_SIZE) {
+			store_relaxed(&p->runq[t % RUNQ_SIZE], gp);
+			/* release: makes the slot and the G visible to consumers. */
+			store_release(&p->runqtail, t + 1);
+			return;
+		}
+		if (runqputslow(p, gp, h, t))
+			return;
+		/* the queue is not full any more, retry */
+	}
+}
+
+/* The local queue is full: move half of it and gp to the global queue. */
+static bool runqputslow(struct p *p, struct g *gp, uint32_t h, uint32_t t)
+{
+	struct g *batch[RUNQ_SIZE / 2 + 1];
+	uint32_t n = (t - h) / 2;
+
+	if (n != RUNQ_SIZE / 2)
+		__gmp_fatal("runqputslow: queue is not full");
+	for (uint32_t i = 0; i < n; i++)
+		batch[i] = load_relaxed(&p->runq[(h + i) % RUNQ_SIZE]);
+	/* release: our slot reads happen before the slots may be reused. */
+	if (!atomic_compare_exchange_strong_explicit(&p->runqhead, &h, h + n,
+			memory_order_release, memory_order_relaxed))
+		return false;
+	batch[n] = gp;
+	for (uint32_t i = 0; i < n; i++)
+		batch[i]->schedlink = batch[i + 1];
+	__gmp_lock(&sched.lock);
+	globrunqputbatch(batch[0], batch[n], n + 1);
+	__gmp_unlock(&sched.lock);
+	return true;
+}
+
+/*
+ * Owner only. *inherit: the G came from runnext and inherits the current
+ * time slice (Go's inheritTime): a pair of goroutines handing work to each
+ * other through runnext shares one slice and is preempted after 10 ms like
+ * a single goroutine, instead of starving the rest of the queue.
+ */
+static struct g *runqget(struct p *p, bool *inherit)
+{
+	struct g *next = load_relaxed(&p->runnext);
+
+	*inherit = false;
+	/* A thief may take runnext too, hence the CAS (acquire: the G). */
+	if (next && atomic_compare_exchange_strong_explicit(&p->runnext, &next,
+			NULL, memory_order_acquire, memory_order_relaxed)) {
+		*inherit = true;
+		return next;
+	}
+	for (;;) {
+		uint32_t h = load_acquire(&p->runqhead);
+		uint32_t t = load_relaxed(&p->runqtail);
+		struct g *gp;
+
+		if (t == h)
+			return NULL;
+		gp = load_relaxed(&p->runq[h % RUNQ_SIZE]);
+		/* release: commits the consume, like a thief's. */
+		if (atomic_compare_exchange_weak_explicit(&p->runqhead, &h, h + 1,
+				memory_order_release, memory_order_relaxed))
+			return gp;
+	}
+}
+
+/*
+ * Take half of p's queue into batch[batchhead...] (the thief's own queue).
+ * May be called by any M.
+ */
+static uint32_t runqgrab(struct p *p, _Atomic(struct g *) *batch,
+			 uint32_t batchhead, bool stealnext)
+{
+	for (;;) {
+		uint32_t h = load_acquire(&p->runqhead);
+		/* acquire: pairs with the owner's store-release of tail. */
+		uint32_t t = load_acquire(&p->runqtail);
+		uint32_t n = t - h;
+
+		n -= n / 2;
+		if (n == 0) {
+			struct g *next;
+
+			if (!stealnext)
+				return 0;
+			next = load_relaxed(&p->runnext);
+			if (!next)
+				return 0;
+			/*
+			 * The owner is probably about to run it (it was just
+			 * readied, e.g. by a channel send): give it a moment,
+			 * or we bounce Gs between Ps. Go sleeps 3 us too.
+			 */
+			if (P_STATE(load_relaxed(&p->status)) == P_RUNNING)
+				usleep(3);
+			if (!atomic_compare_exchange_strong_explicit(&p->runnext,
+					&next, NULL, memory_order_acquire,
+					memory_order_relaxed))
+				continue;
+			store_relaxed(&batch[batchhead % RUNQ_SIZE], next);
+			return 1;
+		}
+		if (n > RUNQ_SIZE / 2)	/* h and t read inconsistently */
+			continue;
+		for (uint32_t i = 0; i < n; i++)
+			store_relaxed(&batch[(batchhead + i) % RUNQ_SIZE],
+				      load_relaxed(&p->runq[(h + i) % RUNQ_SIZE]));
+		/* release: commits the consume; the copies above may be stale
+		 * if it fails, and are then overwritten on the next try. */
+		if (atomic_compare_exchange_strong_explicit(&p->runqhead, &h, h + n,
+				memory_order_release, memory_order_relaxed))
+			return n;
+	}
+}
+
+/* Steal half of p2's queue into p's; return one G to run. */
+static struct g *runqsteal(struct p *p, struct p *p2, bool stealnext)
+{
+	uint32_t t = load_relaxed(&p->runqtail);
+	uint32_t n = runqgrab(p2, p->runq, t, stealnext);
+	struct g *gp;
+	uint32_t h;
+
+	if (n == 0)
+		return NULL;
+	n--;
+	gp = load_relaxed(&p->runq[(t + n) % RUNQ_SIZE]);
+	if (n == 0)
+		return gp;
+	h = load_acquire(&p->runqhead);
+	if (t - h + n >= RUNQ_SIZE)
+		__gmp_fatal("runqsteal: runq overflow");
+	store_release(&p->runqtail, t + n);
+	return gp;
+}
+
+bool __gmp_runqempty(struct p *p)
+{
+	/* Go's runqempty: a consistent snapshot of head, tail and runnext. */
+	for (;;) {
+		uint32_t h = load_acquire(&p->runqhead);
+		uint32_t t = load_acquire(&p->runqtail);
+		struct g *next = load_acquire(&p->runnext);
+
+		if (t == load_acquire(&p->runqtail))
+			return h == t && next == NULL;
+	}
+}
+
+/* ---- global run queue (sched.lock held) -------------------------------- */
+
+static void globrunqput(struct g *gp)
+{
+	gp->schedlink = NULL;
+	if (sched.runqtail)
+		sched.runqtail->schedlink = gp;
+	else
+		sched.runqhead = gp;
+	sched.runqtail = gp;
+	atomic_fetch_add(&sched.runqsize, 1);	/* seq_cst: see wakep() */
+}
+
+static void globrunqputbatch(struct g *head, struct g *tail, int n)
+{
+	tail->schedlink = NULL;
+	if (sched.runqtail)
+		sched.runqtail->schedlink = head;
+	else
+		sched.runqhead = head;
+	sched.runqtail = tail;
+	atomic_fetch_add(&sched.runqsize, n);
+}
+
+static struct g *globrunqpop(void)
+{
+	struct g *gp = sched.runqhead;
+
+	sched.runqhead = gp->schedlink;
+	if (!sched.runqhead)
+		sched.runqtail = NULL;
+	return gp;
+}
+
+/* Take a batch; the caller's local queue must be empty if max != 1. */
+static struct g *globrunqget(struct p *p, int max)
+{
+	int size = load_relaxed(&sched.runqsize);
+	int n;
+	struct g *gp;
+
+	if (size == 0)
+		return NULL;
+	n = size / sched.gomaxprocs + 1;
+	if (n > size)
+		n = size;
+	if (max > 0 && n > max)
+		n = max;
+	if (n > RUNQ_SIZE / 2)
+		n = RUNQ_SIZE / 2;
+	atomic_fetch_sub(&sched.runqsize, n);
+	gp = globrunqpop();
+	while (--n > 0)
+		runqput(p, globrunqpop(), false);
+	return gp;
+}
+
+/* ---- idle P and M lists (sched.lock held) ----------------------------- */
+
+static void pidleput(struct p *p)
+{
+	if (!__gmp_runqempty(p))
+		__gmp_fatal("pidleput: P has runnable goroutines");
+	p->link = sched.pidle;
+	sched.pidle = p;
+	atomic_fetch_add(&sched.npidle, 1);	/* seq_cst: see wakep() */
+}
+
+static struct p *pidleget(void)
+{
+	struct p *p = sched.pidle;
+
+	if (p) {
+		sched.pidle = p->link;
+		atomic_fetch_sub(&sched.npidle, 1);
+	}
+	return p;
+}
+
+static void mput(struct m *m)
+{
+	m->schedlink = sched.midle;
+	sched.midle = m;
+	sched.nmidle++;
+}
+
+static struct m *mget(void)
+{
+	struct m *m = sched.midle;
+
+	if (m) {
+		sched.midle = m->schedlink;
+		sched.nmidle--;
+	}
+	return m;
+}
+
+/* ---- P ownership ------------------------------------------------------ */
+
+static void acquirep(struct m *m, struct p *p)
+{
+	if (m->p || p->m)
+		__gmp_fatal("acquirep: M%d or P%d already bound", m->id, p->id);
+	m->p = p;
+	p->m = m;
+	/* release: for sysmon, which reads it without other synchronisation. */
+	store_release(&p->status, P_STATUS(P_RUNNING, m->id, p->seq));
+	if (load_relaxed(&sched.sysmonwait))
+		__gmp_sysmon_wake();
+}
+
+static struct p *releasep(struct m *m)
+{
+	struct p *p = m->p;
+
+	p->m = NULL;
+	m->p = NULL;
+	store_release(&p->status, P_STATUS(P_IDLE, 0, p->seq));
+	return p;
+}
+
+/* ---- Ms ---------------------------------------------------------------- */
+
+static _Noreturn void schedule(struct m *m);
+static void wakep_local(void);
+
+static void *mstart(void *arg)
+{
+	struct m *m = arg;
+
+	__gmp_tls_m = m;
+	if (__gmp_stack_thread_init(m) < 0)
+		__gmp_fatal("M%d: cannot set up its signal stack", m->id);
+#ifdef GMP_TSAN
+	m->tsan_g0 = __tsan_get_current_fiber();
+#endif
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+	schedule(m);
+}
+
+static void newm(struct p *p, bool spinning)
+{
+	struct m *m = calloc(1, sizeof(*m));
+	pthread_attr_t attr;
+	int err;
+
+	if (!m)
+		__gmp_fatal("newm: out of memory");
+	__gmp_lock(&sched.lock);
+	m->id = ++sched.mcount;
+	if (sched.mcount > 10000)
+		__gmp_fatal("thread limit: 10000 Ms");
+	m->alllink = sched.allm;
+	sched.allm = m;
+	__gmp_unlock(&sched.lock);
+	m->nextp = p;
+	m->spinning = spinning;
+	m->fastrand = 0x9E3779B97F4A7C15ULL * (uint64_t)(m->id + 1) ^
+		      (uint64_t)__gmp_nanotime();
+	if (!m->fastrand)
+		m->fastrand = 1;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&m->thread, &attr, mstart, m);
+	pthread_attr_destroy(&attr);
+	if (err)
+		__gmp_fatal("newm: pthread_create: %s", strerror(err));
+}
+
+/* Run some M (a parked one, else a new one) on p, or on an idle P. */
+void __gmp_startm(struct p *p, bool spinning)
+{
+	struct m *nm;
+
+	__gmp_lock(&sched.lock);
+	if (!p) {
+		p = pidleget();
+		if (!p) {
+			__gmp_unlock(&sched.lock);
+			/* The caller counted us as spinning; nobody to wake. */
+			if (spinning && atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
+				__gmp_fatal("startm: negative nmspinning");
+			return;
+		}
+	}
+	nm = mget();
+	__gmp_unlock(&sched.lock);
+	if (!nm) {
+		newm(p, spinning);
+		return;
+	}
+	if (nm->spinning || nm->nextp)
+		__gmp_fatal("startm: M%d is not idle", nm->id);
+	nm->spinning = spinning;
+	nm->nextp = p;
+	__gmp_notewakeup(&nm->park);	/* release: nextp and spinning */
+}
+
+/* Park this M until startm hands it a P. */
+static void stopm(struct m *m)
+{
+	if (m->p || m->spinning)
+		__gmp_fatal("stopm: M%d holds a P or spins", m->id);
+	__gmp_lock(&sched.lock);
+	mput(m);
+	__gmp_unlock(&sched.lock);
+	__gmp_notesleep(&m->park);
+	__gmp_noteclear(&m->park);
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+}
+
+/*
+ * Park this M as the one that wakes up for the earliest timer, unless
+ * another M already is. Returns holding a P.
+ */
+static void stopm_timed(struct m *m, int64_t when)
+{
+	struct p *p;
+	int64_t now;
+
+	__gmp_lock(&sched.lock);
+	if (sched.timer_m) {
+		__gmp_unlock(&sched.lock);
+		stopm(m);
+		return;
+	}
+	sched.timer_m = m;
+	sched.timer_until = when;
+	__gmp_unlock(&sched.lock);
+
+	now = __gmp_nanotime();
+	if (when > now)
+		__gmp_notetsleep(&m->park, when - now);
+
+	__gmp_lock(&sched.lock);
+	if (sched.timer_m == m)
+		sched.timer_m = NULL;
+	/* A waker clears timer_m and wakes us under the lock: it is done. */
+	p = pidleget();
+	__gmp_unlock(&sched.lock);
+	__gmp_noteclear(&m->park);
+	if (p) {
+		acquirep(m, p);
+		return;
+	}
+	/* Every P is busy: their Ms run the timers when they schedule. */
+	stopm(m);
+}
+
+void __gmp_wake_timer_sleeper(int64_t when)
+{
+	struct m *tm;
+
+	__gmp_lock(&sched.lock);
+	tm = sched.timer_m;
+	if (tm) {
+		if (sched.timer_until > when) {
+			sched.timer_m = NULL;
+			__gmp_notewakeup(&tm->park);
+		}
+		__gmp_unlock(&sched.lock);
+		return;
+	}
+	__gmp_unlock(&sched.lock);
+	__gmp_wakep();	/* an M that finds nothing becomes the timer M */
+}
+
+/* Start a spinning M if there is an idle P and nobody spins (Go's wakep). */
+void __gmp_wakep(void)
+{
+	/* Dekker with findrunnable: our work is published before we look. */
+	full_barrier();
+	wakep_local();
+}
+
+/*
+ * wakep() without the barrier, after a runqput on our own P. If an M going
+ * idle misses that G, no work is lost, only parallelism: the G is on our
+ * P, whose M runs it next (or sysmon takes the P if we block in a
+ * syscall). Go's wakep has no barrier either.
+ */
+static void wakep_local(void)
+{
+	int zero = 0;
+
+	if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) == 0)
+		return;
+	if (atomic_load(&sched.nmspinning) != 0 ||
+	    !atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1))
+		return;
+	__gmp_startm(NULL, true);
+}
+
+static void resetspinning(struct m *m)
+{
+	m->spinning = false;
+	if (atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
+		__gmp_fatal("resetspinning: negative nmspinning");
+	/* We found work: maybe there is more, let another M look. */
+	__gmp_wakep();
+}
+
+/* p was taken from a syscall (or its M leaves it): find it an M. */
+static void handoffp(struct p *p)
+{
+	int zero = 0;
+	int64_t when;
+
+	if (!__gmp_runqempty(p) || atomic_load(&sched.runqsize)) {
+		__gmp_startm(p, false);
+		return;
+	}
+	/* No local work; if nobody spins and no P is idle, help look. */
+	if (atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) == 0 &&
+	    atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1)) {
+		__gmp_startm(p, true);
+		return;
+	}
+	__gmp_lock(&sched.lock);
+	if (atomic_load(&sched.runqsize)) {
+		__gmp_unlock(&sched.lock);
+		__gmp_startm(p, false);
+		return;
+	}
+	pidleput(p);
+	__gmp_unlock(&sched.lock);
+	when = load_relaxed(&__gmp_timers_next);
+	if (when != INT64_MAX)
+		__gmp_wake_timer_sleeper(when);
+}
+
+/* ---- switching --------------------------------------------------------- */
+
+/* On g0: run gp until it switches back. */
+static void switch_to_g(struct m *m, struct g *gp)
+{
+#ifdef GMP_ASAN
+	__sanitizer_start_switch_fiber(&m->asan_g0_fake_stack, gp->stack_lo,
+				       gp->stack_size);
+#endif
+#ifdef GMP_TSAN
+	__tsan_switch_to_fiber(gp->tsan_fiber, 0);
+#endif
+	__gmp_ctx_switch(&m->g0sp, gp->sp);
+#ifdef GMP_ASAN
+	__sanitizer_finish_switch_fiber(m->asan_g0_fake_stack, NULL, NULL);
+#endif
+}
+
+/*
+ * On gp: switch to the M's scheduler, which runs fn(m, gp) (Go's mcall).
+ * Returns when gp is run again, on this M or another.
+ */
+static void mcall(struct g *(*fn)(struct m *, struct g *), bool dying)
+{
+	struct m *m = __gmp_getm();
+	struct g *gp = m->curg;
+	int saved_errno = __gmp_errno_get();
+
+	__gmp_stack_check(gp);
+	m->mcall_fn = fn;
+#ifdef GMP_ASAN
+	__sanitizer_start_switch_fiber(dying ? NULL : &gp->asan_fake_stack,
+				       m->g0_stack_lo, m->g0_stack_size);
+#else
+	(void)dying;
+#endif
+#ifdef GMP_TSAN
+	__tsan_switch_to_fiber(m->tsan_g0, 0);
+#endif
+	__gmp_ctx_switch(&gp->sp, m->g0sp);
+	/* Resumed, maybe on another thread: m is stale from here on. */
+#ifdef GMP_ASAN
+	__sanitizer_finish_switch_fiber(gp->asan_fake_stack, NULL, NULL);
+#endif
+	__gmp_errno_set(saved_errno);
+}
+
+static void execute(struct m *m, struct g *gp, bool inherit)
+{
+	struct p *p = m->p;
+
+	/* A new time slice, unless inherited. One writer (the owner);
+	 * relaxed: sysmon only compares values. */
+	if (!inherit)
+		store_relaxed(&p->schedtick, load_relaxed(&p->schedtick) + 1);
+	store_relaxed(&p->preempt, 0);
+	store_relaxed(&p->nsched, load_relaxed(&p->nsched) + 1);
+	gp->m = m;
+	m->curg = gp;
+	store_relaxed(&gp->status, G_RUNNING);
+	switch_to_g(m, gp);
+}
+
+/* ---- finding work ----------------------------------------------------- */
+
+static void check_timers(void)
+{
+	int64_t next = load_relaxed(&__gmp_timers_next);
+	int64_t now;
+
+	if (next == INT64_MAX)
+		return;
+	now = __gmp_nanotime();
+	if (next <= now)
+		__gmp_timers_run(now);
+}
+
+static struct g *stealwork(struct m *m, struct p *p)
+{
+	int procs = sched.gomaxprocs;
+
+	for (int i = 0; i < 4; i++) {
+		bool last = i == 3;
+		uint32_t pos = __gmp_fastrandn(procs);
+		uint32_t step = coprimes[__gmp_fastrandn(ncoprimes)];
+
+		for (int k = 0; k < procs; k++, pos = (pos + step) % procs) {
+			struct p *p2 = &sched.allp[pos];
+			struct g *gp;
+
+			if (p2 == p)
+				continue;
+			/* An idle P has nothing to steal. */
+			if (P_STATE(load_relaxed(&p2->status)) == P_IDLE)
+				continue;
+			gp = runqsteal(p, p2, last);
+			if (gp)
+				return gp;
+		}
+	}
+	(void)m;
+	return NULL;
+}
+
+/* Find a runnable G, parking the M as long as there is none. */
+static struct g *findrunnable(struct m *m, bool *inherit)
+{
+	for (;;) {
+		struct p *p = m->p;
+		struct g *gp;
+		bool was_spinning;
+		int procs = sched.gomaxprocs;
+		int64_t when;
+
+		check_timers();
+		gp = runqget(p, inherit);
+		if (gp)
+			return gp;
+		if (atomic_load(&sched.runqsize)) {
+			__gmp_lock(&sched.lock);
+			gp = globrunqget(p, 0);
+			__gmp_unlock(&sched.lock);
+			if (gp)
+				return gp;
+		}
+		/* Limit spinning Ms to half the busy Ps, as Go does. */
+		if (m->spinning || 2 * atomic_load(&sched.nmspinning) <
+				   procs - atomic_load(&sched.npidle)) {
+			if (!m->spinning) {
+				m->spinning = true;
+				atomic_fetch_add(&sched.nmspinning, 1);
+			}
+			gp = stealwork(m, p);
+			if (gp)
+				return gp;
+		}
+
+		/* Nothing: give the P back. */
+		__gmp_lock(&sched.lock);
+		if (atomic_load(&sched.runqsize)) {
+			gp = globrunqget(p, 0);
+			__gmp_unlock(&sched.lock);
+			return gp;
+		}
+		releasep(m);
+		pidleput(p);
+		__gmp_unlock(&sched.lock);
+
+		was_spinning = m->spinning;
+		if (m->spinning) {
+			m->spinning = false;
+			if (atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
+				__gmp_fatal("findrunnable: negative nmspinning");
+		}
+		/* Dekker with wakep(): look again now that we are not spinning. */
+		full_barrier();
+		p = NULL;
+		for (int i = 0; i < procs; i++) {
+			if (!__gmp_runqempty(&sched.allp[i]) ||
+			    atomic_load(&sched.runqsize)) {
+				__gmp_lock(&sched.lock);
+				p = pidleget();
+				__gmp_unlock(&sched.lock);
+				break;
+			}
+		}
+		if (p) {
+			acquirep(m, p);
+			if (was_spinning) {
+				m->spinning = true;
+				atomic_fetch_add(&sched.nmspinning, 1);
+			}
+			continue;
+		}
+		when = load_relaxed(&__gmp_timers_next);
+		if (when != INT64_MAX)
+			stopm_timed(m, when);
+		else
+			stopm(m);
+	}
+}
+
+static _Noreturn void schedule(struct m *m)
+{
+	struct g *gp = NULL;
+	bool inherit = false;
+
+	for (;;) {
+		if (!gp) {
+			struct p *p = m->p;
+
+			inherit = false;
+			check_timers();
+			/* Every 61 ticks, the global queue first: fairness. */
+			if (load_relaxed(&p->schedtick) % 61 == 0 &&
+			    atomic_load(&sched.runqsize) > 0) {
+				__gmp_lock(&sched.lock);
+				gp = globrunqget(p, 1);
+				__gmp_unlock(&sched.lock);
+			}
+			if (!gp)
+				gp = runqget(p, &inherit);
+			if (!gp)
+				gp = findrunnable(m, &inherit);
+			if (m->spinning)
+				resetspinning(m);
+		}
+		execute(m, gp, inherit);
+		/* gp switched back to us through mcall. */
+		gp = m->curg;
+		m->curg = NULL;
+		gp = m->mcall_fn(m, gp);
+		inherit = true;	/* the same G again (park_m, exitsyscall0) */
+	}
+}
+
+/* ---- G lifecycle --------------------------------------------------------- */
+
+static void gfput(struct p *p, struct g *gp)
+{
+	gp->schedlink = p->gfree;
+	p->gfree = gp;
+	if (++p->ngfree >= 64) {
+		struct g *head = NULL, *tail = NULL;
+		int n = 0;
+
+		while (p->ngfree > 32) {
+			struct g *g1 = p->gfree;
+
+			p->gfree = g1->schedlink;
+			p->ngfree--;
+			g1->schedlink = head;
+			head = g1;
+			if (!tail)
+				tail = g1;
+			n++;
+		}
+		__gmp_lock(&sched.gflock);
+		tail->schedlink = sched.gfree;
+		sched.gfree = head;
+		sched.ngfree += n;
+		__gmp_unlock(&sched.gflock);
+	}
+}
+
+static struct g *gfget(struct p *p)
+{
+	struct g *gp;
+
+	if (p && p->gfree) {
+		gp = p->gfree;
+		p->gfree = gp->schedlink;
+		p->ngfree--;
+		return gp;
+	}
+	__gmp_lock(&sched.gflock);
+	gp = sched.gfree;
+	if (gp) {
+		sched.gfree = gp->schedlink;
+		sched.ngfree--;
+		/* Refill the local cache with up to 32 more. */
+		while (p && p->ngfree < 32 && sched.gfree) {
+			struct g *g1 = sched.gfree;
+
+			sched.gfree = g1->schedlink;
+			sched.ngfree--;
+			g1->schedlink = p->gfree;
+			p->gfree = g1;
+			p->ngfree++;
+		}
+	}
+	__gmp_unlock(&sched.gflock);
+	return gp;
+}
+
+static void run_key_dtors(struct g *gp)
+{
+	/* acquire: pairs with gmp_key_create; no key, no work. */
+	int nkeys = load_acquire(&sched.nkeys);
+
+	for (int pass = 0; pass < 4 && nkeys; pass++) {
+		bool any = false;
+
+		for (int k = 0; k < nkeys; k++) {
+			void *v = gp->keys[k];
+			void (*dtor)(void *) = load_acquire(&sched.key_dtor[k]);
+
+			if (!v)
+				continue;
+			gp->keys[k] = NULL;
+			if (dtor) {
+				dtor(v);
+				any = true;
+			}
+		}
+		if (!any)
+			break;
+	}
+}
+
+static _Noreturn void goexit1(void)
+{
+	struct g *gp = __gmp_getg();
+
+	run_key_dtors(gp);
+	mcall(goexit0, true);
+	__gmp_fatal("goexit: dead goroutine resumed");
+}
+
+static _Noreturn void gentry(void)
+{
+	struct g *gp = __gmp_getg();
+
+#ifdef GMP_ASAN
+	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+	__gmp_errno_set(0);
+	gp->fn(gp->arg);
+	goexit1();
+}
+
+static struct g *goexit0(struct m *m, struct g *gp)
+{
+	store_relaxed(&gp->status, G_DEAD);
+	gp->m = NULL;
+	gp->param = NULL;
+#ifdef GMP_TSAN
+	/* A fresh fiber per goroutine: the old one's shadow stack ends here. */
+	__tsan_destroy_fiber(gp->tsan_fiber);
+	gp->tsan_fiber = NULL;
+#endif
+	gfput(m->p, gp);
+	return NULL;
+}
+
+static struct g *newproc(void (*fn)(void *), void *arg, int64_t *idp)
+{
+	struct m *m = __gmp_getm();
+	struct p *p = m ? m->p : NULL;
+	struct g *gp = gfget(p);
+	int64_t id;
+
+	if (!gp) {
+		gp = __gmp_stack_alloc(sched.stack_size);
+		if (!gp)
+			return NULL;
+	}
+#ifdef GMP_ASAN
+	/* Frames of the previous owner of this stack left their redzones. */
+	__asan_unpoison_memory_region(gp->stack_lo, gp->stack_size);
+	gp->asan_fake_stack = NULL;
+#endif
+#ifdef GMP_TSAN
+	gp->tsan_fiber = __tsan_create_fiber(0);
+#endif
+	/* A dead G has no keys, no timer, no param, selectdone 0 and no M. */
+	id = atomic_fetch_add_explicit(&sched.goidgen, 1, memory_order_relaxed) + 1;
+	gp->id = id;
+	gp->fn = fn;
+	gp->arg = arg;
+	if (gp->name[0])
+		gp->name[0] = '\0';
+	__gmp_ctx_init(gp, gentry);
+	store_relaxed(&gp->status, G_RUNNABLE);
+	/* gp may already run (and even be gone): use only id from here. */
+	if (p) {
+		runqput(p, gp, true);
+		wakep_local();
+	} else {
+		__gmp_lock(&sched.lock);
+		globrunqput(gp);
+		__gmp_unlock(&sched.lock);
+		__gmp_wakep();
+	}
+	*idp = id;
+	return gp;
+}
+
+/* ---- park / ready / yield ------------------------------------------------ */
+
+static struct g *park_m(struct m *m, struct g *gp)
+{
+	bool (*fn)(struct g *, void *) = m->park_fn;
+
+	/* release (via the unlock in fn): wakers see G_WAITING. */
+	store_relaxed(&gp->status, G_WAITING);
+	gp->m = NULL;
+	m->park_fn = NULL;
+	if (fn && !fn(gp, m->park_arg)) {
+		store_relaxed(&gp->status, G_RUNNABLE);
+		return gp;	/* changed its mind: run it again at once */
+	}
+	return NULL;
+}
+
+void __gmp_park(bool (*unlockf)(struct g *gp, void *arg), void *arg)
+{
+	struct m *m = __gmp_getm();
+
+	m->park_fn = unlockf;
+	m->park_arg = arg;
+	mcall(park_m, false);
+}
+
+bool __gmp_park_unlock(struct g *gp, void *lock)
+{
+	(void)gp;
+	__gmp_unlock(lock);
+	return true;
+}
+
+void __gmp_ready(struct g *gp, bool next)
+{
+	uint32_t old = G_WAITING;
+	struct m *m;
+
+	/* acq_rel: the G's saved state (written before park) is ours now. */
+	if (!atomic_compare_exchange_strong_explicit(&gp->status, &old,
+			G_RUNNABLE, memory_order_acq_rel, memory_order_relaxed))
+		__gmp_fatal("ready: goroutine %lld in state %u",
+			    (long long)gp->id, old);
+	m = __gmp_getm();
+	if (m && m->p) {
+		runqput(m->p, gp, next);
+		wakep_local();
+	} else {
+		__gmp_lock(&sched.lock);
+		globrunqput(gp);
+		__gmp_unlock(&sched.lock);
+		__gmp_wakep();
+	}
+}
+
+static struct g *gosched_m(struct m *m, struct g *gp)
+{
+	(void)m;
+	store_relaxed(&gp->status, G_RUNNABLE);
+	gp->m = NULL;
+	__gmp_lock(&sched.lock);
+	globrunqput(gp);
+	__gmp_unlock(&sched.lock);
+	__gmp_wakep();
+	return NULL;
+}
+
+void gmp_yield(void)
+{
+	struct m *m = __gmp_getm();
+
+	if (!m || !m->curg || !m->p)
+		return;
+	mcall(gosched_m, false);
+}
+
+void __gmp_preempt_check(void)
+{
+	struct m *m = __gmp_getm();
+
+	/* relaxed: a late or early yield is harmless. */
+	if (m && m->p && m->curg && unlikely(load_relaxed(&m->p->preempt)))
+		mcall(gosched_m, false);
+}
+
+void gmp_preempt_check(void)
+{
+	__gmp_preempt_check();
+}
+
+_Noreturn void gmp_exit(void)
+{
+	struct m *m = __gmp_getm();
+
+	if (!m || !m->curg)
+		__gmp_fatal("gmp_exit called outside a goroutine");
+	goexit1();
+}
+
+/* ---- system calls (Go's entersyscall / exitsyscall) ------------------- */
+
+int gmp_syscall_enter(void)
+{
+	struct m *m = __gmp_getm();
+	struct p *p;
+
+	if (!m || !m->curg)
+		return -EPERM;
+	if (m->oldp || !m->p)
+		return -EBUSY;
+	p = m->p;
+	p->seq++;
+	m->syscallseq = p->seq;
+	store_relaxed(&m->curg->status, G_SYSCALL);
+	m->oldp = p;
+	m->p = NULL;
+	p->m = NULL;
+	/*
+	 * release: everything this M did to the P (its queue, its G cache)
+	 * happens before a taker's successful CAS (acq_rel) on the word.
+	 */
+	store_release(&p->status, P_STATUS(P_SYSCALL, m->id, p->seq));
+	if (load_relaxed(&sched.sysmonwait))
+		__gmp_sysmon_wake();
+	return 0;
+}
+
+static struct g *exitsyscall0(struct m *m, struct g *gp)
+{
+	struct p *p;
+
+	store_relaxed(&gp->status, G_RUNNABLE);
+	gp->m = NULL;
+	__gmp_lock(&sched.lock);
+	p = pidleget();
+	if (!p)
+		globrunqput(gp);
+	__gmp_unlock(&sched.lock);
+	if (p) {
+		acquirep(m, p);
+		return gp;
+	}
+	stopm(m);
+	return NULL;
+}
+
+int gmp_syscall_exit(void)
+{
+	struct m *m = __gmp_getm();
+	struct p *p;
+	uint64_t want;
+
+	if (!m || !m->curg)
+		return -EPERM;
+	p = m->oldp;
+	if (!p)
+		return -EINVAL;
+	m->oldp = NULL;
+	want = P_STATUS(P_SYSCALL, m->id, m->syscallseq);
+	/* acq_rel: if a taker had the P and gave it back idle we do not get here. */
+	if (atomic_compare_exchange_strong_explicit(&p->status, &want,
+			P_STATUS(P_RUNNING, m->id, m->syscallseq),
+			memory_order_acq_rel, memory_order_acquire)) {
+		m->p = p;
+		p->m = m;
+		store_relaxed(&m->curg->status, G_RUNNING);
+		return 0;
+	}
+	/*
+	 * The P was taken. Any idle P will do. The M that took ours often
+	 * gives it back within a microsecond or two (its G blocks at once),
+	 * so look for a little while before parking: cheaper than parking
+	 * this thread and waking another to run us.
+	 */
+	for (int spin = 0; spin < 50; spin++) {
+		if (atomic_load(&sched.npidle) > 0) {
+			__gmp_lock(&sched.lock);
+			p = pidleget();
+			__gmp_unlock(&sched.lock);
+			if (p) {
+				acquirep(m, p);
+				store_relaxed(&m->curg->status, G_RUNNING);
+				return 0;
+			}
+		}
+		/* Yield, not pause: the other M may share our CPU. */
+		if (spin >= 10)
+			sched_yield();
+		else
+			__builtin_ia32_pause();
+	}
+	/* None: queue ourselves globally and park this M (it is spare now). */
+	mcall(exitsyscall0, false);
+	return 0;
+}
+
+/*
+ * Take p from "in syscall by M mid, entry seq" and give it to another M.
+ * sysmon calls it under Go's rules; the kernel-upcall handoff will call it
+ * when /dev/gmp reports "M mid blocked" with that seq. False: the M came
+ * back first (or an earlier taker won), nothing was done.
+ */
+bool __gmp_handoff_take(struct p *p, uint32_t mid, uint32_t seq)
+{
+	uint64_t old = P_STATUS(P_SYSCALL, mid, seq);
+
+	/* acq_rel: pairs with the store-release of gmp_syscall_enter. */
+	if (!atomic_compare_exchange_strong_explicit(&p->status, &old,
+			P_STATUS(P_IDLE, 0, seq), memory_order_acq_rel,
+			memory_order_relaxed))
+		return false;
+	handoffp(p);
+	return true;
+}
+
+/* ---- start-up ---------------------------------------------------------- */
+
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end == 'k' || *end == 'K') {
+		v <<= 10;
+		end++;
+	} else if (*end == 'm' || *end == 'M') {
+		v <<= 20;
+		end++;
+	}
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int do_init(const struct gmp_config *cfg)
+{
+	int procs = 0, handoff = GMP_HANDOFF_DEFAULT;
+	size_t stack = 0;
+	const char *s;
+	long pagesz = sysconf(_SC_PAGESIZE);
+	int ret;
+
+	if (cfg) {
+		if (cfg->size != sizeof(*cfg) || cfg->flags)
+			return -EINVAL;
+		for (size_t i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
+			if (cfg->reserved[i])
+				return -EINVAL;
+		if (cfg->maxprocs > 1024 || cfg->handoff < 0 ||
+		    cfg->handoff > GMP_HANDOFF_KMOD)
+			return -EINVAL;
+		procs = cfg->maxprocs;
+		stack = cfg->stack_size;
+		handoff = cfg->handoff;
+	}
+	if (!procs && (s = getenv("GMP_MAXPROCS")) && *s) {
+		char *end;
+		long v = strtol(s, &end, 10);
+
+		if (*end || v < 1 || v > 1024) {
+			fprintf(stderr, "gmp: GMP_MAXPROCS=%s: want 1..1024\n", s);
+			return -EINVAL;
+		}
+		procs = v;
+	}
+	if (!procs) {
+		cpu_set_t set;
+
+		if (sched_getaffinity(0, sizeof(set), &set) == 0)
+			procs = CPU_COUNT(&set);
+		if (procs < 1)
+			procs = 1;
+	}
+	if (!stack && (s = getenv("GMP_STACK_SIZE")) && *s) {
+		if (parse_size(s, &stack) < 0) {
+			fprintf(stderr, "gmp: GMP_STACK_SIZE=%s: want bytes, k or M\n", s);
+			return -EINVAL;
+		}
+	}
+	if (!stack)
+		stack = 64 * 1024;
+	if (stack < 16 * 1024)
+		stack = 16 * 1024;
+	if (stack > ((size_t)1 << 30))
+		return -EINVAL;
+	stack = (stack + pagesz - 1) & ~((size_t)pagesz - 1);
+
+	if (handoff == GMP_HANDOFF_DEFAULT) {
+		s = getenv("GMP_HANDOFF");
+		if (!s || !*s || !strcmp(s, "auto"))
+			handoff = GMP_HANDOFF_AUTO;
+		else if (!strcmp(s, "sysmon"))
+			handoff = GMP_HANDOFF_SYSMON;
+		else if (!strcmp(s, "kmod"))
+			handoff = GMP_HANDOFF_KMOD;
+		else {
+			fprintf(stderr, "gmp: GMP_HANDOFF=%s: want sysmon, kmod or auto\n", s);
+			return -EINVAL;
+		}
+	}
+	if (handoff == GMP_HANDOFF_KMOD) {
+		fprintf(stderr, "gmp: GMP_HANDOFF=kmod: the /dev/gmp handoff is not "
+			"in this build yet; use sysmon or auto\n");
+		return -ENOTSUP;
+	}
+	/* auto: /dev/gmp is not supported yet, so sysmon. */
+	handoff = GMP_HANDOFF_SYSMON;
+
+	sched.allp = aligned_alloc(64, sizeof(struct p) * procs);
+	if (!sched.allp)
+		return -ENOMEM;
+	memset(sched.allp, 0, sizeof(struct p) * procs);
+	sched.gomaxprocs = procs;
+	sched.stack_size = stack;
+	sched.handoff = handoff;
+	ncoprimes = 0;
+	for (int i = 1; i <= procs && ncoprimes < 256; i++) {
+		int a = i, b = procs;
+
+		while (b) {
+			int t = a % b;
+
+			a = b;
+			b = t;
+		}
+		if (a == 1)
+			coprimes[ncoprimes++] = i;
+	}
+	for (int i = procs - 1; i >= 0; i--) {
+		struct p *p = &sched.allp[i];
+
+		p->id = i;
+		store_relaxed(&p->status, P_STATUS(P_IDLE, 0, 0));
+		__gmp_lock(&sched.lock);
+		pidleput(p);
+		__gmp_unlock(&sched.lock);
+	}
+	ret = __gmp_stack_install_handler();
+	if (ret < 0)
+		return ret;
+	ret = __gmp_sysmon_start();
+	if (ret < 0)
+		return ret;
+	store_release(&sched.started, 1);
+	return 0;
+}
+
+int __gmp_start(void)
+{
+	int ret = 0;
+
+	if (likely(load_acquire(&sched.started)))
+		return 0;
+	pthread_mutex_lock(&init_mutex);
+	if (!load_relaxed(&sched.started))
+		ret = do_init(NULL);
+	pthread_mutex_unlock(&init_mutex);
+	return ret;
+}
+
+int gmp_init(const struct gmp_config *cfg)
+{
+	int ret;
+
+	pthread_mutex_lock(&init_mutex);
+	if (load_relaxed(&sched.started))
+		ret = -EBUSY;
+	else
+		ret = do_init(cfg);
+	pthread_mutex_unlock(&init_mutex);
+	return ret;
+}
+
+/* ---- public calls -------------------------------------------------------- */
+
+struct run_arg {
+	void (*fn)(void *);
+	void *arg;
+	_Atomic uint32_t done;
+};
+
+static void main_entry(void *arg)
+{
+	struct run_arg *ra = arg;
+
+	ra->fn(ra->arg);
+	/* release: the goroutine's work is visible to gmp_run's caller. */
+	store_release(&ra->done, 1);
+	__gmp_futex_wake(&ra->done, 1);
+}
+
+int gmp_run(void (*main_fn)(void *), void *arg)
+{
+	struct run_arg ra = { .fn = main_fn, .arg = arg };
+	int64_t id;
+	int ret;
+
+	if (!main_fn)
+		return -EINVAL;
+	if (__gmp_getm())
+		return -EDEADLK;
+	ret = __gmp_start();
+	if (ret < 0)
+		return ret;
+	if (!newproc(main_entry, &ra, &id))
+		return -ENOMEM;
+	while (!load_acquire(&ra.done))
+		__gmp_futex_wait(&ra.done, 0, -1);
+	return 0;
+}
+
+int64_t gmp_go(void (*fn)(void *), void *arg)
+{
+	int64_t id;
+	int ret;
+
+	if (!fn)
+		return -EINVAL;
+	ret = __gmp_start();
+	if (ret < 0)
+		return ret;
+	__gmp_preempt_check();
+	if (!newproc(fn, arg, &id))
+		return -ENOMEM;
+	return id;
+}
+
+int64_t gmp_self(void)
+{
+	struct g *gp = __gmp_getg();
+
+	return gp ? gp->id : 0;
+}
+
+int gmp_set_name(const char *name)
+{
+	struct g *gp = __gmp_getg();
+
+	if (!gp)
+		return -EPERM;
+	if (!name)
+		return -EINVAL;
+	strncpy(gp->name, name, sizeof(gp->name) - 1);
+	gp->name[sizeof(gp->name) - 1] = '\0';
+	return 0;
+}
+
+int gmp_maxprocs(void)
+{
+	return load_acquire(&sched.started) ? sched.gomaxprocs : 0;
+}
+
+int gmp_p_index(void)
+{
+	struct m *m = __gmp_getm();
+
+	if (!m || !m->curg || !m->p)
+		return -EPERM;
+	return m->p->id;
+}
+
+/* ---- per-goroutine storage -------------------------------------------- */
+
+int gmp_key_create(gmp_key_t *key, void (*dtor)(void *))
+{
+	unsigned int k;
+
+	if (!key)
+		return -EINVAL;
+	pthread_mutex_lock(&init_mutex);
+	k = load_relaxed(&sched.nkeys);
+	if (k >= GMP_KEYS_MAX) {
+		pthread_mutex_unlock(&init_mutex);
+		return -EAGAIN;
+	}
+	store_relaxed(&sched.key_dtor[k], dtor);
+	/* release: the destructor is in place before the key is usable. */
+	store_release(&sched.nkeys, k + 1);
+	pthread_mutex_unlock(&init_mutex);
+	*key = k;
+	return 0;
+}
+
+void *gmp_getspecific(gmp_key_t key)
+{
+	struct g *gp = __gmp_getg();
+
+	if (!gp || key >= GMP_KEYS_MAX)
+		return NULL;
+	return gp->keys[key];
+}
+
+int gmp_setspecific(gmp_key_t key, void *val)
+{
+	struct g *gp = __gmp_getg();
+
+	if (!gp)
+		return -EPERM;
+	if (key >= load_acquire(&sched.nkeys))
+		return -EINVAL;
+	gp->keys[key] = val;
+	return 0;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: (LGPL-2.1-or-later OR MIT) */
+/*
+ * gmp_test.h - what every libgmp selftest shares: the harness, a longer
+ * timeout for sanitizer builds, checks usable inside goroutines (the
+ * harness's ASSERT_* need the test's _metadata, which goroutines do not
+ * have: they count failures, and the TEST body asserts the count is 0).
+ */
+#ifndef GMP_TEST_H
+#define GMP_TEST_H
+
+#include "libgmp.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kselftest_harness.h"
+
+/* Sanitizer builds run several times slower: no test should need this. */
+#undef TEST_TIMEOUT_DEFAULT
+#define TEST_TIMEOUT_DEFAULT 120
+
+/* Workload divisor for the TSan build (set by the Makefile). */
+#ifndef GMP_TEST_DIV
+#define GMP_TEST_DIV 1
+#endif
+#define SCALE(n) ((n) / GMP_TEST_DIV > 0 ? (n) / GMP_TEST_DIV : 1)
+
+static _Atomic int gt_failures;
+
+#define GT_CHECK(cond) do {						\
+	if (!(cond)) {							\
+		atomic_fetch_add(&gt_failures, 1);			\
+		fprintf(stderr, "# %s:%d: check failed: %s\n",		\
+			__FILE__, __LINE__, #cond);			\
+	}								\
+} while (0)
+
+#define GT_CHECK_EQ(want, got) do {					\
+	long long __w = (long long)(want), __g = (long long)(got);	\
+	if (__w != __g) {						\
+		atomic_fetch_add(&gt_failures, 1);			\
+		fprintf(stderr, "# %s:%d: %s == %s: want %lld, got %lld\n", \
+			__FILE__, __LINE__, #want, #got, __w, __g);	\
+	}								\
+} while (0)
+
+/* Start the runtime with procs Ps (0: default) and run fn as main. */
+static inline int gt_run(unsigned int procs, void (*fn)(void *), void *arg)
+{
+	struct gmp_config cfg = { .size = sizeof(cfg), .maxprocs = procs };
+	int ret = gmp_init(&cfg);
+
+	if (ret < 0)
+		return ret;
+	return gmp_run(fn, arg);
+}
+
+#define GT_RUN(procs, fn, arg) do {					\
+	ASSERT_EQ(0, gt_run((procs), (fn), (arg)));			\
+	ASSERT_EQ(0, atomic_load(&gt_failures));			\
+} while (0)
+
+#endif /* GMP_TEST_H */
