@@ -129,6 +129,7 @@ mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+ifconfig lo 127.0.0.1 up 2>/dev/null || ip link set lo up 2>/dev/null
 mkdir -p "/lib/modules/$(uname -r)"
 ln -sf /proc/self/fd /dev/fd
 # Results channel: the second serial port. The console (ttyS0) keeps the
