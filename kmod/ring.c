@@ -15,6 +15,7 @@
  * the mapped tail and head, and can only hurt itself by doing so.
  */
 #include <linux/minmax.h>
+#include <linux/sched/signal.h>
 #include <linux/smp.h>
 #include <linux/ktime.h>
 #include <linux/uaccess.h>
@@ -70,14 +71,23 @@ u32 gmp_ring_avail(struct gmp_group *g)
 	return n + (atomic64_read(&g->lost_pending) ? 1 : 0);
 }
 
-/* Claim the oldest record into @dst: 1 if done, 0 if empty, or -EFAULT. */
+/*
+ * Claim the oldest record into @dst: 1 if done, 0 if empty (or taken by
+ * others), -EFAULT, or -EINTR. A CAS fails when another consumer was
+ * faster, but also, forever, when user space keeps writing head, e.g. with
+ * @dst aliasing the mapped ring itself. So the retries are bounded (fair
+ * competitors cannot beat us entries + 16 times in a row), and each one is
+ * a point where the caller can be rescheduled and a signal ends the call.
+ */
 static int gmp_ring_pop_user(struct gmp_group *g, struct gmp_event __user *dst)
 {
 	struct gmp_ring *ring = g->ring;
 	struct gmp_event ev;
-	u32 head, tail;
+	u32 head, tail, tries;
 
-	for (;;) {
+	for (tries = 0; tries < g->entries + 16; tries++, cond_resched()) {
+		if (signal_pending(current))
+			return -EINTR;
 		tail = gmp_ring_tail(g);
 		head = READ_ONCE(ring->head);
 		if (head == tail)
@@ -99,12 +109,13 @@ static int gmp_ring_pop_user(struct gmp_group *g, struct gmp_event __user *dst)
 		if (cmpxchg(&ring->head, head, head + 1) == head)
 			return 1;
 	}
+	return 0;
 }
 
 /*
  * Copy up to @max records to @buf: first a GMP_EV_OVERFLOW notice if
  * records were lost, then the ring's oldest records. Returns how many were
- * copied, or -EFAULT if not even the first could be.
+ * copied, or -EFAULT or -EINTR if not even the first could be.
  */
 long gmp_ring_consume(struct gmp_group *g, struct gmp_event __user *buf, u32 max)
 {

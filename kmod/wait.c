@@ -180,6 +180,8 @@ long gmp_wait_events(struct gmp_group *g, struct gmp_event __user *buf, u32 max,
 		if (signal_pending(current))
 			return -EINTR;
 
+		/* Records there but taken by others, or a hostile head: no spinning. */
+		cond_resched();
 		set_current_state(TASK_INTERRUPTIBLE);
 		gmp_waiter_park(g, &w);
 		/* A record published before we were on the list: no doorbell for us. */
@@ -188,6 +190,8 @@ long gmp_wait_events(struct gmp_group *g, struct gmp_event __user *buf, u32 max,
 				schedule();
 			else if (!schedule_hrtimeout_range(&expires, 0, HRTIMER_MODE_ABS))
 				expired = true;
+		} else if (timeout_ns > 0 && ktime_after(ktime_get(), expires)) {
+			expired = true;
 		}
 		__set_current_state(TASK_RUNNING);
 		woken = gmp_waiter_unpark(g, &w);
