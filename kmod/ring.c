@@ -120,7 +120,7 @@ static int gmp_ring_pop_user(struct gmp_group *g, struct gmp_event __user *dst)
 long gmp_ring_consume(struct gmp_group *g, struct gmp_event __user *buf, u32 max)
 {
 	s64 lost;
-	u32 n = 0;
+	long n = 0;
 	int ret;
 
 	if (!gmp_group_ring(g))
