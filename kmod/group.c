@@ -129,6 +129,7 @@ static void gmp_group_release(struct kref *ref)
 	WARN_ON(!list_empty(&g->ms));
 	gmp_wait_destroy(g);
 	vfree(g->mem);
+	kfree(g->slot_seq);
 	bitmap_free(g->slot_map);
 	gmp_owner_uncharge(g->owner);
 	put_pid(g->owner);
@@ -178,10 +179,12 @@ int gmp_group_mem_locked(struct gmp_group *g)
 
 	gmp_group_layout(g->entries, g->max_ms, &lay);
 	g->slot_map = bitmap_zalloc(g->max_ms, GFP_KERNEL);
-	if (!g->slot_map)
-		return -ENOMEM;
+	g->slot_seq = kcalloc(g->max_ms, sizeof(*g->slot_seq), GFP_KERNEL);
 	mem = vmalloc_user(lay.mmap_size);
-	if (!mem) {
+	if (!g->slot_map || !g->slot_seq || !mem) {
+		vfree(mem);
+		kfree(g->slot_seq);
+		g->slot_seq = NULL;
 		bitmap_free(g->slot_map);
 		g->slot_map = NULL;
 		return -ENOMEM;

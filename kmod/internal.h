@@ -86,6 +86,7 @@ struct gmp_group {
 	struct gmp_event *events;
 	struct gmp_slot *slots;
 	unsigned long *slot_map;
+	u32 *slot_seq;			/* the seq of freed slots, kept counting */
 	struct list_head ms;
 	u32 nr_ms;
 

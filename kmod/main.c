@@ -92,7 +92,7 @@ static long gmp_ioc_register(struct gmp_group *g, void __user *uarg)
 	ret = gmp_arg_in(&r, uarg, sizeof(r));
 	if (ret)
 		return ret;
-	if ((r.flags & ~GMP_REGISTER_ALL) || r.slot || !gmp_reserved_zero(r.reserved))
+	if ((r.flags & ~GMP_REGISTER_ALL) || !gmp_reserved_zero(r.reserved))
 		return -EINVAL;
 
 	ret = gmp_m_register(g, r.m_id, r.flags, &r.slot);
@@ -124,8 +124,7 @@ static long gmp_ioc_wait(struct gmp_group *g, void __user *uarg)
 	ret = gmp_arg_in(&w, uarg, sizeof(w));
 	if (ret)
 		return ret;
-	if ((w.flags & ~GMP_WAIT_ALL) || w.nr_events || w.overflow ||
-	    !gmp_reserved_zero(w.reserved))
+	if ((w.flags & ~GMP_WAIT_ALL) || !gmp_reserved_zero(w.reserved))
 		return -EINVAL;
 	if (!w.max_events || w.max_events > GMP_WAIT_EVENTS_MAX)
 		return -EINVAL;
@@ -153,9 +152,12 @@ static long gmp_ioc_stats(struct gmp_group *g, void __user *uarg)
 	if (ret)
 		return ret;
 	if ((s.flags & ~GMP_STATS_ALL) || (!(s.flags & GMP_STATS_M) && s.m_id) ||
-	    s.nr_ms || s.blocks || s.unblocks || s.preempts || s.wakeups ||
-	    s.events || s.overflows || !gmp_reserved_zero(s.reserved))
+	    !gmp_reserved_zero(s.reserved))
 		return -EINVAL;
+	/* Output fields may hold anything on the way in: clear what we do not set. */
+	s.wakeups = 0;
+	s.events = 0;
+	s.overflows = 0;
 
 	mutex_lock(&g->lock);
 	s.nr_ms = g->nr_ms;
@@ -319,8 +321,17 @@ static int __init gmp_init(void)
 	gmp_wq = alloc_workqueue("gmp", 0, 0);
 	if (!gmp_wq)
 		return -ENOMEM;
+	/*
+	 * Preempt notifiers sit behind a static key. Enable it once for the
+	 * module's life, as KVM does per VM: flipping it as Ms come and go
+	 * would live-patch __schedule() under every running task each time.
+	 * The price for threads that never register is a test of their own
+	 * empty notifier list at each switch while the module is loaded.
+	 */
+	preempt_notifier_inc();
 	ret = misc_register(&gmp_misc);
 	if (ret) {
+		preempt_notifier_dec();
 		destroy_workqueue(gmp_wq);
 		return ret;
 	}
@@ -333,6 +344,7 @@ static void __exit gmp_exit(void)
 	misc_deregister(&gmp_misc);
 	/* Waits for the last M-freeing work item to return. */
 	destroy_workqueue(gmp_wq);
+	preempt_notifier_dec();
 }
 
 module_init(gmp_init);

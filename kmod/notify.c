@@ -147,11 +147,11 @@ static void gmp_m_free(struct gmp_m *m)
 	WRITE_ONCE(slot->m_id, 0);
 	WRITE_ONCE(slot->tid, 0);
 	WRITE_ONCE(slot->state, GMP_SLOT_FREE);
+	g->slot_seq[m->slot_idx] = m->seq;
 	clear_bit(m->slot_idx, g->slot_map);
 	mutex_unlock(&g->lock);
 
 	kfree(m);
-	preempt_notifier_dec();
 	gmp_group_put(g);
 	/* Last: module_exit() drains gmp_wq before the module text goes. */
 	module_put(THIS_MODULE);
@@ -230,7 +230,7 @@ int gmp_m_register(struct gmp_group *g, u32 m_id, u32 flags, u32 *slot_out)
 	m->tid = task_pid_vnr(current);
 	slot = &g->slots[idx];
 	m->slot = slot;
-	m->seq = READ_ONCE(slot->seq);	/* a reused slot keeps counting */
+	m->seq = g->slot_seq[idx];	/* a reused slot keeps counting */
 	WRITE_ONCE(slot->m_id, m_id);
 	WRITE_ONCE(slot->tid, m->tid);
 	WRITE_ONCE(slot->blocks, 0);
@@ -246,7 +246,6 @@ int gmp_m_register(struct gmp_group *g, u32 m_id, u32 flags, u32 *slot_out)
 	__module_get(THIS_MODULE);
 	mutex_unlock(&g->lock);
 
-	preempt_notifier_inc();
 	preempt_disable();
 	preempt_notifier_register(&m->pn);
 	preempt_enable();

@@ -65,9 +65,10 @@ u32 gmp_ring_avail(struct gmp_group *g)
 
 	if (!gmp_group_ring(g))
 		return 0;
-	tail = gmp_ring_tail(g);
+	/* head first: a tail read later is never behind it (see below). */
 	head = READ_ONCE(g->ring->head);
-	n = min(tail - head, g->entries);
+	tail = gmp_ring_tail(g);
+	n = tail - head > g->entries ? 0 : tail - head;
 	return n + (atomic64_read(&g->lost_pending) ? 1 : 0);
 }
 
@@ -88,8 +89,14 @@ static int gmp_ring_pop_user(struct gmp_group *g, struct gmp_event __user *dst)
 	for (tries = 0; tries < g->entries + 16; tries++, cond_resched()) {
 		if (signal_pending(current))
 			return -EINTR;
-		tail = gmp_ring_tail(g);
+		/*
+		 * head, then tail: consumers only move head up to a tail they
+		 * saw, so a tail read after head is at or past it, and a head
+		 * beyond it can only be user space's doing. (Read the other
+		 * way round, a stale tail makes a fresh head look bogus.)
+		 */
 		head = READ_ONCE(ring->head);
+		tail = gmp_ring_tail(g);
 		if (head == tail)
 			return 0;
 		if (tail - head > g->entries) {
