@@ -1077,6 +1077,39 @@ TEST_F(ev, wait_bad_events_efault_consumes_nothing)
 	stop_m(_metadata, &m);
 }
 
+/*
+ * A buffer that aliases the group's own mapped ring head: every record
+ * copied out rewrites head, so the claim can never succeed. The call must
+ * still return (it once looped in the kernel, unkillable) and the ring must
+ * stay usable.
+ */
+TEST_F(ev, wait_into_own_ring_head_returns)
+{
+	struct gmp_event ev[4];
+	struct blk b = { 0 };
+	struct gmp_m m;
+	uint32_t nr = 0;
+	int ret;
+
+	GROUP(0, 16);
+	pending_blocks(_metadata, self, &m, &b, 83, 2);
+	ret = gmp_wait(self->fd, (struct gmp_event *)self->m.ring, 1, 0, 0, &nr, NULL);
+	if (ret) {
+		EXPECT_EQ(EAGAIN, errno);
+	} else {
+		EXPECT_EQ(1U, nr);
+	}
+	/* The same with a blocking wait and a deadline. */
+	ret = gmp_wait(self->fd, (struct gmp_event *)self->m.ring, 1, 50000000, 0, &nr, NULL);
+	if (ret)
+		EXPECT_TRUE(errno == ETIMEDOUT || errno == EAGAIN);
+	/* Repair head as a consumer would find it, and read on. */
+	__atomic_store_n(&self->m.ring->head, gmp_load32(&self->m.ring->tail), __ATOMIC_RELEASE);
+	EXPECT_EQ(-1, gmp_wait(self->fd, ev, 4, 0, 0, &nr, NULL));
+	EXPECT_EQ(EAGAIN, errno);
+	stop_m(_metadata, &m);
+}
+
 TEST_F(ev, read_returns_whole_records)
 {
 	struct gmp_event ev[4];
