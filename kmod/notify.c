@@ -81,8 +81,8 @@ static void gmp_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 	if (!READ_ONCE(slot->armed))
 		return;
 
-	now = ktime_get_mono_fast_ns();
 	if (gmp_task_sleeping(current)) {
+		now = ktime_get_mono_fast_ns();
 		m->seq++;
 		m->blocks++;
 		m->blocked = true;
@@ -96,7 +96,7 @@ static void gmp_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 	} else if (m->group->flags & GMP_SETUP_PREEMPTED) {
 		m->preempts++;
 		WRITE_ONCE(slot->preempts, m->preempts);
-		gmp_m_record(m, GMP_EV_PREEMPTED, cpu, now);
+		gmp_m_record(m, GMP_EV_PREEMPTED, cpu, ktime_get_mono_fast_ns());
 	}
 }
 
@@ -112,7 +112,9 @@ static void gmp_sched_in(struct preempt_notifier *pn, int cpu)
 	WRITE_ONCE(slot->unblocks, m->unblocks);
 	WRITE_ONCE(slot->cpu, cpu);
 	WRITE_ONCE(slot->state, GMP_SLOT_RUNNING);
-	gmp_m_record(m, GMP_EV_UNBLOCKED, cpu, ktime_get_mono_fast_ns());
+	/* No clock read for a record the group does not want. */
+	gmp_m_record(m, GMP_EV_UNBLOCKED, cpu,
+		     m->group->flags & GMP_SETUP_NO_UNBLOCKED ? 0 : ktime_get_mono_fast_ns());
 }
 
 static struct preempt_ops gmp_preempt_ops = {
