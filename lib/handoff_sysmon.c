@@ -2,6 +2,13 @@
 /*
  * handoff_sysmon.c - the handoff that needs no kernel help: Go's sysmon.
  *
+ * In kmod mode (handoff_kmod.c) the same thread is only the preemption
+ * tick: it wakes every 10 ms while some P runs goroutines, asks a G that
+ * has run for 10 ms to yield and starts an M for an overdue timer, but
+ * never takes a P from a syscall (sched.sysmon_retake is false; it is set
+ * only if an M could not register with /dev/gmp, whose blocks the module
+ * then cannot report). Its name says which it is: gmp-sysmon or gmp-tick.
+ *
  * A thread outside the scheduler (no P) wakes every 20 us; after 50
  * consecutive rounds (about 1 ms) in which it retook nothing it doubles the
  * sleep, up to 10 ms; when every P is idle it sleeps until woken (a
@@ -42,7 +49,7 @@ static int retake(int64_t now)
 		uint32_t state = P_STATE(s);
 		bool sysretake = false;
 
-		if (state == P_RUNNING || state == P_SYSCALL) {
+		if (state == P_RUNNING || state == P_SYSCALL || state == P_GCODE) {
 			uint32_t t = load_relaxed(&p->schedtick);
 
 			if (p->sm_schedtick != t) {
@@ -55,12 +62,12 @@ static int retake(int64_t now)
 				 * In a syscall, the slice's end makes the P
 				 * retakable at once instead.
 				 */
-				if (state == P_RUNNING)
+				if (state == P_RUNNING || state == P_GCODE)
 					store_relaxed(&p->preempt, 1);
 				sysretake = true;
 			}
 		}
-		if (state != P_SYSCALL)
+		if (state != P_SYSCALL || !load_relaxed(&sched.sysmon_retake))
 			continue;
 		/* In the same syscall for more than one tick? */
 		if (!sysretake && p->sm_syscalltick != P_SEQ(s)) {
@@ -73,8 +80,10 @@ static int retake(int64_t now)
 		    atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
 		    p->sm_syscallwhen + FORCE_PREEMPT_NS > now)
 			continue;
-		if (__gmp_handoff_take(p, P_MID(s), P_SEQ(s)))
+		if (__gmp_handoff_take(p, P_MID(s), P_SEQ(s))) {
+			hstat_inc(sysmon_takes);
 			n++;
+		}
 	}
 	return n;
 }
@@ -91,6 +100,7 @@ static void *sysmon(void *arg)
 	 * so the tick is what the rules say. Only this thread is affected.
 	 */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	prctl(PR_SET_NAME, load_relaxed(&sched.sysmon_retake) ? "gmp-sysmon" : "gmp-tick");
 	for (;;) {
 		int64_t now, next;
 
@@ -98,7 +108,8 @@ static void *sysmon(void *arg)
 			delay = 20;
 		else if (idle > 50)
 			delay *= 2;
-		if (delay > 10 * 1000)
+		/* The tick of kmod mode has nothing to poll for. */
+		if (delay > 10 * 1000 || !load_relaxed(&sched.sysmon_retake))
 			delay = 10 * 1000;
 		usleep(delay);
 		now = __gmp_nanotime();

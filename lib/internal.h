@@ -8,6 +8,7 @@
 
 #define GMP_NO_ERRNO_MACRO
 #include "include/libgmp.h"
+#include "include/gmpdev.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -187,6 +188,9 @@ enum {
 	P_IDLE = 0,	/* on the idle list, or being handed to an M */
 	P_RUNNING,	/* owned by an M running its Gs */
 	P_SYSCALL,	/* its M is in a syscall; anyone may take it by CAS */
+	P_GCODE,	/* transparent mode: its M runs G code with its slot
+			 * armed; taken by CAS, like P_SYSCALL, but only when
+			 * /dev/gmp reports the M asleep (handoff_kmod.c) */
 };
 #define P_STATUS(state, mid, seq) \
 	((uint64_t)(seq) << 32 | (uint64_t)(mid) << 8 | (uint64_t)(state))
@@ -218,6 +222,13 @@ struct p {
 	_Atomic(struct g *) runq[RUNQ_SIZE];
 
 	_Atomic uint64_t nsched;	/* Gs run on this P, for statistics */
+
+	/*
+	 * kmod: the status word of a syscall whose block an activation left
+	 * alone (nothing to run then), 0 if none: a G readied while no P is
+	 * idle takes the P at once (__gmp_kmod_demand). A hint, re-checked.
+	 */
+	_Atomic uint64_t kblocked;
 } __attribute__((aligned(64)));
 
 /* ---- M ----------------------------------------------------------------- */
@@ -249,7 +260,20 @@ struct m {
 #ifdef GMP_ASAN
 	void *asan_g0_fake_stack;
 #endif
+
+	/* kmod handoff (handoff_kmod.c); all but kp written by the M itself. */
+	struct gmp_slot *kslot;	/* our slot in /dev/gmp's mapping; NULL: none */
+	bool karmed;		/* what we last stored in kslot->armed */
+	bool transparent;	/* G code runs armed (GMP_TRANSPARENT) */
+	bool kactivate;		/* woken by startm to become an activation */
+	bool ksyscall;		/* transparent: between syscall enter and exit */
+	uint32_t kseq;		/* transparent: the seq of our P_GCODE word */
+	/* The P a taker may take from us: set before our slot is armed. */
+	_Atomic(struct p *) kp;
 };
+
+/* Ms are numbered 1..GMP_MAX_M (an M's id is its m_id in /dev/gmp). */
+#define GMP_MAX_M	10000
 
 /* ---- the scheduler ---------------------------------------------------- */
 
@@ -280,10 +304,12 @@ struct sched {
 	struct m *timer_m;
 	int64_t timer_until;
 
-	/* sysmon */
+	/* sysmon (handoff_sysmon.c): in kmod mode only the preemption tick */
 	_Atomic uint32_t sysmonwait;
 	struct note sysmonnote;
 	pthread_t sysmon_thread;
+	_Atomic bool sysmon_retake;	/* takes Ps from syscalls (sysmon mode) */
+	bool transparent;		/* GMP_TRANSPARENT in force (kmod only) */
 
 	/* per-goroutine storage */
 	_Atomic unsigned int nkeys;
@@ -313,6 +339,11 @@ static inline struct g *__gmp_getg(void)
 }
 
 HIDDEN int __gmp_start(void);
+/*
+ * Make gp runnable. From a goroutine in transparent mode whose P was taken
+ * meanwhile it also stops that goroutine (a switch): call it holding no
+ * runtime lock, as every caller does.
+ */
 HIDDEN void __gmp_ready(struct g *gp, bool next);
 HIDDEN void __gmp_park(bool (*unlockf)(struct g *gp, void *arg), void *arg);
 HIDDEN bool __gmp_park_unlock(struct g *gp, void *lock);
@@ -320,6 +351,9 @@ HIDDEN void __gmp_preempt_check(void);
 HIDDEN void __gmp_wakep(void);
 HIDDEN void __gmp_startm(struct p *p, bool spinning);
 HIDDEN bool __gmp_handoff_take(struct p *p, uint32_t mid, uint32_t seq);
+HIDDEN bool __gmp_p_claim(struct p *p, uint64_t status);
+HIDDEN void __gmp_handoffp(struct p *p);
+HIDDEN void __gmp_startm_activation(void);
 HIDDEN uint32_t __gmp_fastrandn(uint32_t n);
 HIDDEN bool __gmp_runqempty(struct p *p);
 
@@ -345,5 +379,52 @@ HIDDEN void __gmp_ctx_init(struct g *gp, void (*entry)(void));
 /* sysmon (handoff_sysmon.c) */
 HIDDEN int __gmp_sysmon_start(void);
 HIDDEN void __gmp_sysmon_wake(void);
+
+/* ---- the /dev/gmp handoff (handoff_kmod.c) ------------------------------ */
+
+/* Counters of gmp_handoff_stats(); relaxed increments, off the fast paths. */
+struct hstats {
+	_Atomic uint64_t sysmon_takes, upcall_takes, demand_takes, upcalls,
+		stale, overflows, lost;
+};
+HIDDEN extern struct hstats __gmp_hstats;
+#define hstat_inc(field) \
+	atomic_fetch_add_explicit(&__gmp_hstats.field, 1, memory_order_relaxed)
+
+/* Open /dev/gmp; 0, or -errno when it cannot be used (message if required). */
+HIDDEN int __gmp_kmod_init(bool required, int procs);
+HIDDEN void __gmp_kmod_start(void);		/* the first activations */
+HIDDEN void __gmp_kmod_debug_line(void);
+HIDDEN void __gmp_kmod_register(struct m *m);	/* on the new M's thread */
+HIDDEN bool __gmp_kmod_join_pool(void);		/* true: park as an activation */
+HIDDEN struct p *__gmp_kmod_activation(struct m *m);
+HIDDEN void __gmp_kmod_demand(void);
+HIDDEN void __gmp_kmod_stats(struct gmp_handoff_stats *st);
+HIDDEN extern _Atomic int __gmp_kmod_nblocked;	/* Ps with kblocked set */
+
+/* The P is its M's again: an on-demand taker need not look at it. */
+static inline void __gmp_kmod_forget(struct p *p, uint64_t status)
+{
+	if (unlikely(load_relaxed(&p->kblocked) == status) &&
+	    atomic_compare_exchange_strong(&p->kblocked, &status, 0))
+		atomic_fetch_sub(&__gmp_kmod_nblocked, 1);
+}
+
+/* The armed word of our slot: one store, read by the kernel on this CPU. */
+static inline void __gmp_kmod_arm(struct m *m)
+{
+	if (m->kslot) {
+		m->karmed = true;
+		gmp_dev_arm(m->kslot);
+	}
+}
+
+static inline void __gmp_kmod_disarm(struct m *m)
+{
+	if (m->karmed) {
+		m->karmed = false;
+		gmp_dev_disarm(m->kslot);
+	}
+}
 
 #endif /* GMP_INTERNAL_H */

@@ -19,13 +19,22 @@
 int __gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t ns)
 {
 	struct timespec ts, *tsp = NULL;
+	struct m *m = __gmp_getm();
+	/* Transparent mode arms goroutine code: not the runtime's own waits. */
+	bool armed = m && m->karmed;
+	int ret;
 
 	if (ns >= 0) {
 		ts.tv_sec = ns / 1000000000;
 		ts.tv_nsec = ns % 1000000000;
 		tsp = &ts;
 	}
-	return syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
+	if (armed)
+		__gmp_kmod_disarm(m);
+	ret = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
+	if (armed)
+		__gmp_kmod_arm(m);
+	return ret;
 }
 
 void __gmp_futex_wake(_Atomic uint32_t *addr, int n)

@@ -54,16 +54,29 @@
  * returning M watches the idle list for a few microseconds, since the M
  * that took its P usually gives it back as soon as its G blocks.
  *
+ * Who takes it (sched.handoff). sysmon (handoff_sysmon.c) polls. kmod
+ * (handoff_kmod.c): every M registers with /dev/gmp as it starts (m_id =
+ * its id) and arms its slot inside gmp_syscall_enter/exit only - never
+ * on g0, where the runtime parks Ms on purpose - so gmp.ko reports the
+ * block the moment the M sleeps and wakes a spare M parked in the device
+ * (an activation), which claims the P with the same CAS and becomes its
+ * M. An M whose P was taken parks as an activation while the pool is
+ * short (stopm). A G readied while no P is idle takes at once a P whose
+ * M the module reports asleep (wakep_local -> __gmp_kmod_demand). With
+ * GMP_TRANSPARENT the slot stays armed while G code runs, the P being
+ * {P_GCODE, m, seq} then: see "transparent mode" below.
+ *
  * Time slices (Go's schedtick/inheritTime): a G taken from runnext
  * inherits the running slice, so a pair of goroutines that ready each
  * other is one slice for sysmon's 10 ms rules, not a fresh slice per
  * switch (which would starve the rest of the queue and hide a P whose
  * pair keeps blocking in syscalls from the retake rule).
  *
- * Preemption is cooperative: sysmon sets p->preempt when a P has run the
- * same G for 10 ms; every libgmp call checks it (__gmp_preempt_check) and
- * yields. Asynchronous preemption (a signal and a switch from the handler)
- * is not done: C code interrupted anywhere may hold a libc lock (malloc's),
+ * Preemption is cooperative: sysmon (in kmod mode, the same thread as a
+ * plain 10 ms tick) sets p->preempt when a P has run the same G for 10 ms;
+ * every libgmp call checks it (__gmp_preempt_check) and yields.
+ * Asynchronous preemption (a signal and a switch from the handler) is not
+ * done: C code interrupted anywhere may hold a libc lock (malloc's),
  * and another G on the same thread would then deadlock on it.
  *
  * errno moves with its G: mcall saves it before the switch and writes it
@@ -245,7 +258,9 @@ static uint32_t runqgrab(struct p *p, _Atomic(struct g *) *batch,
 			 * readied, e.g. by a channel send): give it a moment,
 			 * or we bounce Gs between Ps. Go sleeps 3 us too.
 			 */
-			if (P_STATE(load_relaxed(&p->status)) == P_RUNNING)
+			uint32_t st = P_STATE(load_relaxed(&p->status));
+
+			if (st == P_RUNNING || st == P_GCODE)
 				usleep(3);
 			if (!atomic_compare_exchange_strong_explicit(&p->runnext,
 					&next, NULL, memory_order_acquire,
@@ -437,12 +452,21 @@ static void *mstart(void *arg)
 #ifdef GMP_TSAN
 	m->tsan_g0 = __tsan_get_current_fiber();
 #endif
-	acquirep(m, m->nextp);
-	m->nextp = NULL;
+	if (sched.handoff == GMP_HANDOFF_KMOD)
+		__gmp_kmod_register(m);
+	if (m->kactivate) {
+		/* A new spare M: it runs the first P an upcall gives it. */
+		m->kactivate = false;
+		acquirep(m, __gmp_kmod_activation(m));
+	} else {
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
+	}
 	schedule(m);
 }
 
-static void newm(struct p *p, bool spinning)
+/* A new M for p, or (activation) a spare M parking in /dev/gmp at once. */
+static void newm(struct p *p, bool spinning, bool activation)
 {
 	struct m *m = calloc(1, sizeof(*m));
 	pthread_attr_t attr;
@@ -459,6 +483,7 @@ static void newm(struct p *p, bool spinning)
 	__gmp_unlock(&sched.lock);
 	m->nextp = p;
 	m->spinning = spinning;
+	m->kactivate = activation;
 	m->fastrand = 0x9E3779B97F4A7C15ULL * (uint64_t)(m->id + 1) ^
 		      (uint64_t)__gmp_nanotime();
 	if (!m->fastrand)
@@ -490,7 +515,7 @@ void __gmp_startm(struct p *p, bool spinning)
 	nm = mget();
 	__gmp_unlock(&sched.lock);
 	if (!nm) {
-		newm(p, spinning);
+		newm(p, spinning, false);
 		return;
 	}
 	if (nm->spinning || nm->nextp)
@@ -500,16 +525,49 @@ void __gmp_startm(struct p *p, bool spinning)
 	__gmp_notewakeup(&nm->park);	/* release: nextp and spinning */
 }
 
-/* Park this M until startm hands it a P. */
+/*
+ * A spare M for the activation pool (whose place the caller reserved): a
+ * parked M if there is one, else a new thread. Not a spinning M.
+ */
+void __gmp_startm_activation(void)
+{
+	struct m *nm;
+
+	__gmp_lock(&sched.lock);
+	nm = mget();
+	__gmp_unlock(&sched.lock);
+	if (!nm) {
+		newm(NULL, false, true);
+		return;
+	}
+	if (nm->spinning || nm->nextp)
+		__gmp_fatal("startm: M%d is not idle", nm->id);
+	nm->kactivate = true;
+	__gmp_notewakeup(&nm->park);	/* release: kactivate */
+}
+
+/*
+ * Park this M until it gets a P: from startm, or, in kmod mode while the
+ * activation pool is short, from an upcall it waits for in /dev/gmp.
+ */
 static void stopm(struct m *m)
 {
 	if (m->p || m->spinning)
 		__gmp_fatal("stopm: M%d holds a P or spins", m->id);
+	if (sched.handoff == GMP_HANDOFF_KMOD && __gmp_kmod_join_pool()) {
+		acquirep(m, __gmp_kmod_activation(m));
+		return;
+	}
 	__gmp_lock(&sched.lock);
 	mput(m);
 	__gmp_unlock(&sched.lock);
 	__gmp_notesleep(&m->park);
 	__gmp_noteclear(&m->park);
+	if (m->kactivate) {
+		m->kactivate = false;
+		acquirep(m, __gmp_kmod_activation(m));
+		return;
+	}
 	acquirep(m, m->nextp);
 	m->nextp = NULL;
 }
@@ -588,8 +646,17 @@ static void wakep_local(void)
 {
 	int zero = 0;
 
-	if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) == 0)
+	if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) == 0) {
+		/*
+		 * kmod: no idle P, but maybe a P whose M sleeps in a syscall
+		 * (an activation left it, having nothing to run then): take
+		 * it now. Relaxed loads: hints, re-checked by the taker.
+		 */
+		if (load_relaxed(&__gmp_kmod_nblocked) > 0 &&
+		    atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) == 0)
+			__gmp_kmod_demand();
 		return;
+	}
 	if (atomic_load(&sched.nmspinning) != 0 ||
 	    !atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1))
 		return;
@@ -632,6 +699,90 @@ static void handoffp(struct p *p)
 	when = load_relaxed(&__gmp_timers_next);
 	if (when != INT64_MAX)
 		__gmp_wake_timer_sleeper(when);
+}
+
+void __gmp_handoffp(struct p *p)
+{
+	handoffp(p);
+}
+
+/* ---- transparent mode (kmod): G code runs with the P takeable ----------- */
+
+/*
+ * With GMP_TRANSPARENT an M's slot is armed while its goroutine's code
+ * runs, and the P's status is {P_GCODE, m, seq}: an activation told that
+ * the M sleeps takes the P with one CAS, exactly as from a syscall. So the
+ * M owns its P only between a successful reclaim (a CAS back to
+ * P_RUNNING, which also disarms) and the next gcode_enter(). Every path
+ * that touches the P from goroutine context reclaims first; one that finds
+ * the P gone (m->p = NULL) stops the goroutine at once through
+ * gcode_stop(). p->m is NULL while the P is takeable, as in a syscall, so
+ * that a taker may acquirep() it.
+ */
+static void gcode_enter(struct m *m)
+{
+	struct p *p = m->p;
+
+	p->seq++;	/* a taker's old expectation fails from here on */
+	m->kseq = p->seq;
+	p->m = NULL;
+	store_relaxed(&m->kp, p);
+	/* release: our P work happens before a taker's CAS (acq_rel). */
+	store_release(&p->status, P_STATUS(P_GCODE, m->id, p->seq));
+	__gmp_kmod_arm(m);
+}
+
+/* Back in the runtime: own the P again, or learn it is gone (false). */
+static bool gcode_reclaim(struct m *m)
+{
+	struct p *p = m->p;
+	uint64_t want;
+
+	__gmp_kmod_disarm(m);
+	if (!p)
+		return false;
+	want = P_STATUS(P_GCODE, m->id, m->kseq);
+	/* acq_rel: pairs with a taker's CAS; no taker can win after this. */
+	if (atomic_compare_exchange_strong_explicit(&p->status, &want,
+			P_STATUS(P_RUNNING, m->id, m->kseq),
+			memory_order_acq_rel, memory_order_relaxed)) {
+		p->m = m;
+		__gmp_kmod_forget(p, want);
+		return true;
+	}
+	m->p = NULL;
+	hstat_inc(lost);
+	return false;
+}
+
+/* Has our P been taken? One load: a hint good enough to stop early. */
+static bool gcode_lost(struct m *m)
+{
+	return load_relaxed(&m->p->status) != P_STATUS(P_GCODE, m->id, m->kseq);
+}
+
+static struct g *exitsyscall0(struct m *m, struct g *gp);
+static void mcall(struct g *(*fn)(struct m *, struct g *), bool dying);
+static void gcode_stop(struct m *m);
+
+/* After touching the P from G code: back to G code, or stop if it was gone. */
+static void gcode_lost_or_enter(struct m *m)
+{
+	if (m->p)
+		gcode_enter(m);
+	else
+		gcode_stop(m);
+}
+
+/* The goroutine's P is gone: queue it (or run it on an idle P) elsewhere. */
+static void gcode_stop(struct m *m)
+{
+	if (m->p) {
+		m->p = NULL;
+		hstat_inc(lost);
+	}
+	__gmp_kmod_disarm(m);
+	mcall(exitsyscall0, false);
 }
 
 /* ---- switching --------------------------------------------------------- */
@@ -694,7 +845,11 @@ static void execute(struct m *m, struct g *gp, bool inherit)
 	gp->m = m;
 	m->curg = gp;
 	store_relaxed(&gp->status, G_RUNNING);
+	if (m->transparent)
+		gcode_enter(m);
 	switch_to_g(m, gp);
+	if (m->transparent && m->p)
+		gcode_reclaim(m);
 }
 
 /* ---- finding work ----------------------------------------------------- */
@@ -846,6 +1001,22 @@ static _Noreturn void schedule(struct m *m)
 		gp = m->curg;
 		m->curg = NULL;
 		gp = m->mcall_fn(m, gp);
+		if (unlikely(!m->p)) {
+			/* Transparent: the P was taken while gp's code ran. */
+			if (gp) {
+				gp = exitsyscall0(m, gp);
+			} else {
+				struct p *p;
+
+				__gmp_lock(&sched.lock);
+				p = pidleget();
+				__gmp_unlock(&sched.lock);
+				if (p)
+					acquirep(m, p);
+				else
+					stopm(m);
+			}
+		}
 		inherit = true;	/* the same G again (park_m, exitsyscall0) */
 	}
 }
@@ -854,6 +1025,14 @@ static _Noreturn void schedule(struct m *m)
 
 static void gfput(struct p *p, struct g *gp)
 {
+	if (!p) {	/* transparent: our P was taken; the global list */
+		__gmp_lock(&sched.gflock);
+		gp->schedlink = sched.gfree;
+		sched.gfree = gp;
+		sched.ngfree++;
+		__gmp_unlock(&sched.gflock);
+		return;
+	}
 	gp->schedlink = p->gfree;
 	p->gfree = gp;
 	if (++p->ngfree >= 64) {
@@ -972,14 +1151,19 @@ static struct g *goexit0(struct m *m, struct g *gp)
 static struct g *newproc(void (*fn)(void *), void *arg, int64_t *idp)
 {
 	struct m *m = __gmp_getm();
-	struct p *p = m ? m->p : NULL;
+	/* Transparent: a goroutine owns its P only once it reclaims it. */
+	bool gcode = m && m->transparent && m->curg && m->p;
+	struct p *p = gcode ? (gcode_reclaim(m) ? m->p : NULL) : m ? m->p : NULL;
 	struct g *gp = gfget(p);
 	int64_t id;
 
 	if (!gp) {
 		gp = __gmp_stack_alloc(sched.stack_size);
-		if (!gp)
+		if (!gp) {
+			if (gcode)
+				gcode_lost_or_enter(m);
 			return NULL;
+		}
 	}
 #ifdef GMP_ASAN
 	/* Frames of the previous owner of this stack left their redzones. */
@@ -1009,6 +1193,8 @@ static struct g *newproc(void (*fn)(void *), void *arg, int64_t *idp)
 		__gmp_wakep();
 	}
 	*idp = id;
+	if (gcode)
+		gcode_lost_or_enter(m);
 	return gp;
 }
 
@@ -1049,6 +1235,7 @@ void __gmp_ready(struct g *gp, bool next)
 {
 	uint32_t old = G_WAITING;
 	struct m *m;
+	bool gcode;
 
 	/* acq_rel: the G's saved state (written before park) is ours now. */
 	if (!atomic_compare_exchange_strong_explicit(&gp->status, &old,
@@ -1056,9 +1243,21 @@ void __gmp_ready(struct g *gp, bool next)
 		__gmp_fatal("ready: goroutine %lld in state %u",
 			    (long long)gp->id, old);
 	m = __gmp_getm();
+	/* Transparent, from goroutine code: the P is ours once reclaimed. */
+	gcode = m && m->transparent && m->curg && m->p;
+	if (gcode)
+		gcode_reclaim(m);
 	if (m && m->p) {
 		runqput(m->p, gp, next);
 		wakep_local();
+		if (gcode)
+			gcode_enter(m);
+	} else if (gcode) {
+		__gmp_lock(&sched.lock);
+		globrunqput(gp);
+		__gmp_unlock(&sched.lock);
+		__gmp_wakep();
+		gcode_stop(m);	/* no lock held by any caller in G context */
 	} else {
 		__gmp_lock(&sched.lock);
 		globrunqput(gp);
@@ -1092,8 +1291,13 @@ void __gmp_preempt_check(void)
 {
 	struct m *m = __gmp_getm();
 
+	if (!m || !m->p || !m->curg)
+		return;
+	/* Transparent: the earliest place a P-less M stops at. */
+	if (m->transparent && unlikely(gcode_lost(m)))
+		gcode_stop(m);
 	/* relaxed: a late or early yield is harmless. */
-	if (m && m->p && m->curg && unlikely(load_relaxed(&m->p->preempt)))
+	else if (unlikely(load_relaxed(&m->p->preempt)))
 		mcall(gosched_m, false);
 }
 
@@ -1113,6 +1317,36 @@ _Noreturn void gmp_exit(void)
 
 /* ---- system calls (Go's entersyscall / exitsyscall) ------------------- */
 
+/*
+ * Transparent mode: G code is takeable already, so a syscall changes
+ * nothing but the G's status; entry and exit only check (one load each)
+ * that the P is still ours, and stop the goroutine if it is not.
+ */
+static int tp_syscall_enter(struct m *m)
+{
+	if (m->ksyscall)
+		return -EBUSY;
+	if (unlikely(gcode_lost(m))) {
+		gcode_stop(m);
+		/* Resumed on a P, in G code again, maybe on another M. */
+		m = __gmp_getm();
+	}
+	m->ksyscall = true;
+	store_relaxed(&m->curg->status, G_SYSCALL);
+	return 0;
+}
+
+static int tp_syscall_exit(struct m *m)
+{
+	if (!m->ksyscall)
+		return -EINVAL;
+	m->ksyscall = false;
+	store_relaxed(&m->curg->status, G_RUNNING);
+	if (unlikely(gcode_lost(m)))
+		gcode_stop(m);
+	return 0;
+}
+
 int gmp_syscall_enter(void)
 {
 	struct m *m = __gmp_getm();
@@ -1120,6 +1354,8 @@ int gmp_syscall_enter(void)
 
 	if (!m || !m->curg)
 		return -EPERM;
+	if (m->transparent && m->p)
+		return tp_syscall_enter(m);
 	if (m->oldp || !m->p)
 		return -EBUSY;
 	p = m->p;
@@ -1129,6 +1365,7 @@ int gmp_syscall_enter(void)
 	m->oldp = p;
 	m->p = NULL;
 	p->m = NULL;
+	store_relaxed(&m->kp, p);
 	/*
 	 * release: everything this M did to the P (its queue, its G cache)
 	 * happens before a taker's successful CAS (acq_rel) on the word.
@@ -1136,6 +1373,8 @@ int gmp_syscall_enter(void)
 	store_release(&p->status, P_STATUS(P_SYSCALL, m->id, p->seq));
 	if (load_relaxed(&sched.sysmonwait))
 		__gmp_sysmon_wake();
+	/* kmod: from here the module reports our blocks (one store). */
+	__gmp_kmod_arm(m);
 	return 0;
 }
 
@@ -1166,10 +1405,14 @@ int gmp_syscall_exit(void)
 
 	if (!m || !m->curg)
 		return -EPERM;
+	if (m->transparent && m->p)
+		return tp_syscall_exit(m);
 	p = m->oldp;
 	if (!p)
 		return -EINVAL;
 	m->oldp = NULL;
+	/* Before the CAS: once we own the P again, no block may be reported. */
+	__gmp_kmod_disarm(m);
 	want = P_STATUS(P_SYSCALL, m->id, m->syscallseq);
 	/* acq_rel: if a taker had the P and gave it back idle we do not get here. */
 	if (atomic_compare_exchange_strong_explicit(&p->status, &want,
@@ -1178,6 +1421,8 @@ int gmp_syscall_exit(void)
 		m->p = p;
 		p->m = m;
 		store_relaxed(&m->curg->status, G_RUNNING);
+		/* An activation left this syscall to on-demand takers: not any more. */
+		__gmp_kmod_forget(p, want);
 		return 0;
 	}
 	/*
@@ -1209,19 +1454,28 @@ int gmp_syscall_exit(void)
 }
 
 /*
+ * Take p from its M: status is what the taker saw, {P_SYSCALL, mid, seq}
+ * or {P_GCODE, mid, seq}. True: the P is the caller's now (P_IDLE, not on
+ * the idle list), to run or to hand off. False: the M came back first, or
+ * another taker won; nothing was done.
+ */
+bool __gmp_p_claim(struct p *p, uint64_t status)
+{
+	/* acq_rel: pairs with the store-release of gmp_syscall_enter/gcode_enter. */
+	return atomic_compare_exchange_strong_explicit(&p->status, &status,
+			P_STATUS(P_IDLE, 0, P_SEQ(status)), memory_order_acq_rel,
+			memory_order_relaxed);
+}
+
+/*
  * Take p from "in syscall by M mid, entry seq" and give it to another M.
- * sysmon calls it under Go's rules; the kernel-upcall handoff will call it
- * when /dev/gmp reports "M mid blocked" with that seq. False: the M came
- * back first (or an earlier taker won), nothing was done.
+ * sysmon calls it under Go's rules (handoff_kmod.c claims Ps itself, with
+ * __gmp_p_claim). False: the M came back first (or an earlier taker won),
+ * nothing was done.
  */
 bool __gmp_handoff_take(struct p *p, uint32_t mid, uint32_t seq)
 {
-	uint64_t old = P_STATUS(P_SYSCALL, mid, seq);
-
-	/* acq_rel: pairs with the store-release of gmp_syscall_enter. */
-	if (!atomic_compare_exchange_strong_explicit(&p->status, &old,
-			P_STATUS(P_IDLE, 0, seq), memory_order_acq_rel,
-			memory_order_relaxed))
+	if (!__gmp_p_claim(p, P_STATUS(P_SYSCALL, mid, seq)))
 		return false;
 	handoffp(p);
 	return true;
@@ -1251,16 +1505,24 @@ static int parse_size(const char *s, size_t *out)
 	return 0;
 }
 
+static bool debug_on(void)
+{
+	const char *s = getenv("GMP_DEBUG");
+
+	return s && *s && strcmp(s, "0");
+}
+
 static int do_init(const struct gmp_config *cfg)
 {
-	int procs = 0, handoff = GMP_HANDOFF_DEFAULT;
+	int procs = 0, handoff = GMP_HANDOFF_DEFAULT, kret = 0;
+	bool transparent = false;
 	size_t stack = 0;
 	const char *s;
 	long pagesz = sysconf(_SC_PAGESIZE);
 	int ret;
 
 	if (cfg) {
-		if (cfg->size != sizeof(*cfg) || cfg->flags)
+		if (cfg->size != sizeof(*cfg) || (cfg->flags & ~GMP_CONFIG_TRANSPARENT))
 			return -EINVAL;
 		for (size_t i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 			if (cfg->reserved[i])
@@ -1271,6 +1533,14 @@ static int do_init(const struct gmp_config *cfg)
 		procs = cfg->maxprocs;
 		stack = cfg->stack_size;
 		handoff = cfg->handoff;
+		transparent = cfg->flags & GMP_CONFIG_TRANSPARENT;
+	}
+	if (!transparent && (s = getenv("GMP_TRANSPARENT")) && *s) {
+		if (strcmp(s, "0") && strcmp(s, "1")) {
+			fprintf(stderr, "gmp: GMP_TRANSPARENT=%s: want 0 or 1\n", s);
+			return -EINVAL;
+		}
+		transparent = !strcmp(s, "1");
 	}
 	if (!procs && (s = getenv("GMP_MAXPROCS")) && *s) {
 		char *end;
@@ -1317,13 +1587,19 @@ static int do_init(const struct gmp_config *cfg)
 			return -EINVAL;
 		}
 	}
-	if (handoff == GMP_HANDOFF_KMOD) {
-		fprintf(stderr, "gmp: GMP_HANDOFF=kmod: the /dev/gmp handoff is not "
-			"in this build yet; use sysmon or auto\n");
-		return -ENOTSUP;
+	if (handoff == GMP_HANDOFF_KMOD || handoff == GMP_HANDOFF_AUTO) {
+		kret = __gmp_kmod_init(handoff == GMP_HANDOFF_KMOD, procs);
+		/* -EINVAL: a bad variable (GMP_ACTIVATIONS), not a missing module. */
+		if (kret < 0 && (handoff == GMP_HANDOFF_KMOD || kret == -EINVAL))
+			return kret;
+		handoff = kret < 0 ? GMP_HANDOFF_SYSMON : GMP_HANDOFF_KMOD;
 	}
-	/* auto: /dev/gmp is not supported yet, so sysmon. */
-	handoff = GMP_HANDOFF_SYSMON;
+	/* Transparent mode needs the module; sysmon cannot tell a block. */
+	if (handoff != GMP_HANDOFF_KMOD && transparent) {
+		transparent = false;
+		if (debug_on())
+			fprintf(stderr, "gmp: GMP_TRANSPARENT ignored: it needs /dev/gmp\n");
+	}
 
 	sched.allp = aligned_alloc(64, sizeof(struct p) * procs);
 	if (!sched.allp)
@@ -1332,6 +1608,9 @@ static int do_init(const struct gmp_config *cfg)
 	sched.gomaxprocs = procs;
 	sched.stack_size = stack;
 	sched.handoff = handoff;
+	sched.transparent = transparent;
+	/* kmod: sysmon is only the preemption tick (handoff_sysmon.c). */
+	store_relaxed(&sched.sysmon_retake, handoff == GMP_HANDOFF_SYSMON);
 	ncoprimes = 0;
 	for (int i = 1; i <= procs && ncoprimes < 256; i++) {
 		int a = i, b = procs;
@@ -1360,6 +1639,17 @@ static int do_init(const struct gmp_config *cfg)
 	ret = __gmp_sysmon_start();
 	if (ret < 0)
 		return ret;
+	if (handoff == GMP_HANDOFF_KMOD)
+		__gmp_kmod_start();
+	if (debug_on()) {
+		if (handoff == GMP_HANDOFF_KMOD)
+			__gmp_kmod_debug_line();
+		else if (kret < 0)
+			fprintf(stderr, "gmp: handoff sysmon (auto: /dev/gmp: %s)\n",
+				strerror(-kret));
+		else
+			fprintf(stderr, "gmp: handoff sysmon (asked for)\n");
+	}
 	store_release(&sched.started, 1);
 	return 0;
 }
@@ -1461,6 +1751,33 @@ int gmp_set_name(const char *name)
 		return -EINVAL;
 	strncpy(gp->name, name, sizeof(gp->name) - 1);
 	gp->name[sizeof(gp->name) - 1] = '\0';
+	return 0;
+}
+
+int gmp_handoff_mode(void)
+{
+	return load_acquire(&sched.started) ? sched.handoff : 0;
+}
+
+int gmp_handoff_stats(struct gmp_handoff_stats *st)
+{
+	if (!st || st->size != sizeof(*st))
+		return -EINVAL;
+	if (!load_acquire(&sched.started))
+		return -EAGAIN;
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	st->mode = sched.handoff;
+	st->transparent = sched.transparent;
+	st->sysmon_takes = load_relaxed(&__gmp_hstats.sysmon_takes);
+	st->upcall_takes = load_relaxed(&__gmp_hstats.upcall_takes);
+	st->demand_takes = load_relaxed(&__gmp_hstats.demand_takes);
+	st->upcalls = load_relaxed(&__gmp_hstats.upcalls);
+	st->stale = load_relaxed(&__gmp_hstats.stale);
+	st->overflows = load_relaxed(&__gmp_hstats.overflows);
+	st->lost = load_relaxed(&__gmp_hstats.lost);
+	if (sched.handoff == GMP_HANDOFF_KMOD)
+		__gmp_kmod_stats(st);
 	return 0;
 }
 

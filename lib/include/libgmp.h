@@ -57,30 +57,63 @@ extern "C" {
 #pragma GCC visibility push(default)
 
 #define GMP_SCHED_VERSION_MAJOR	0
-#define GMP_SCHED_VERSION_MINOR	1
+#define GMP_SCHED_VERSION_MINOR	2
 
 /* ---- runtime ---------------------------------------------------------- */
 
-/* Handoff of a P whose M blocks in a system call. */
+/*
+ * Handoff of a P whose M blocks in a system call.
+ *
+ * kmod: gmp.ko's /dev/gmp reports the block the moment the M leaves its
+ * CPU and wakes a parked spare M (an *activation*), which takes the P with
+ * one CAS and runs its goroutines: no polling thread. A goroutine readied
+ * while no P is idle takes at once a P whose M the module reports asleep.
+ * sysmon: a Go-style thread polls every 20 us to 10 ms and takes Ps that
+ * stayed in a system call for a tick. auto: kmod when /dev/gmp opens and
+ * speaks our ABI version, else sysmon.
+ */
 enum gmp_handoff {
 	GMP_HANDOFF_DEFAULT = 0,	/* $GMP_HANDOFF, else auto */
-	GMP_HANDOFF_AUTO,		/* the best available: sysmon for now */
+	GMP_HANDOFF_AUTO,		/* kmod if /dev/gmp is usable, else sysmon */
 	GMP_HANDOFF_SYSMON,		/* a Go-style sysmon thread */
-	GMP_HANDOFF_KMOD,		/* /dev/gmp upcalls (not yet: -ENOTSUP) */
+	GMP_HANDOFF_KMOD,		/* /dev/gmp upcalls (-ENODEV without it) */
 };
 
 /*
+ * Transparent mode (kmod only; GMP_TRANSPARENT=1 or this flag): an M's
+ * slot stays armed while goroutine code runs, not only inside
+ * gmp_syscall_enter/exit and the wrappers, so a goroutine that blocks in
+ * a raw read(2), in a library's own fsync(2) or on a page fault releases
+ * its P too. The M that comes back from such a block may have lost its P:
+ * it goes on running that goroutine's code, on no P, until the goroutine's
+ * next libgmp call that schedules (any call that may block, yield, ready
+ * or spawn a goroutine, a wrapper or gmp_syscall_enter/exit, and
+ * gmp_preempt_check), which notices with one load or CAS and puts the
+ * goroutine back in a queue; it never touches a P it does not own. Calls
+ * that do none of that (gmp_now, gmp_self, gmp_chan_len, a try operation
+ * that wakes nobody) do not stop it. Worst case: until that call, one
+ * thread more than GMP_MAXPROCS runs per such goroutine, and a goroutine
+ * that never makes such a call again runs on like a plain thread, beyond
+ * preemption. Each switch to a goroutine costs a few more stores; every
+ * call that readies a goroutine, one CAS more.
+ */
+#define GMP_CONFIG_TRANSPARENT	(1U << 0)
+
+/*
  * Environment (read once, at start): GMP_MAXPROCS, GMP_STACK_SIZE (bytes,
- * or with k/M), GMP_HANDOFF, and GMP_STACK_GUARD=mprotect|canary, which
- * forces the guard used by kernels without MADV_GUARD_INSTALL (< 6.13),
- * or none (a canary word, checked at each switch): for tests.
+ * or with k/M), GMP_HANDOFF, GMP_TRANSPARENT=1, GMP_ACTIVATIONS (spare Ms
+ * parked in /dev/gmp, 1..64, default GMP_MAXPROCS + 1 up to 4), GMP_DEBUG=1
+ * (one line on stderr says which handoff is in use and why), and
+ * GMP_STACK_GUARD=mprotect|canary, which forces the guard used by kernels
+ * without MADV_GUARD_INSTALL (< 6.13), or none (a canary word, checked at
+ * each switch): for tests.
  */
 struct gmp_config {
 	unsigned int size;	/* sizeof(struct gmp_config) */
 	unsigned int maxprocs;	/* 0: $GMP_MAXPROCS, else the CPUs we may use */
 	size_t stack_size;	/* 0: $GMP_STACK_SIZE, else 64 KiB (min 16 KiB) */
 	int handoff;		/* enum gmp_handoff */
-	unsigned int flags;	/* 0 */
+	unsigned int flags;	/* GMP_CONFIG_* */
 	unsigned long reserved[4];	/* 0 */
 };
 
@@ -88,10 +121,39 @@ struct gmp_config {
  * Configure the runtime before its first use (optional: gmp_run and gmp_go
  * start it with the defaults). Values in cfg win over the environment
  * (GMP_MAXPROCS, GMP_STACK_SIZE, GMP_HANDOFF=sysmon|kmod|auto).
- * -EBUSY once started, -EINVAL for a bad field or variable, -ENOTSUP for a
- * handoff mode this build cannot provide.
+ * -EBUSY once started, -EINVAL for a bad field or variable; with kmod
+ * handoff asked for explicitly, gmp_dev_open()'s error when /dev/gmp cannot
+ * be used (-ENODEV: gmp.ko is not loaded; -EPROTO: another ABI version),
+ * with a message on stderr.
  */
 int gmp_init(const struct gmp_config *cfg);
+
+/* The handoff in use: GMP_HANDOFF_SYSMON or _KMOD; 0 before the start. */
+int gmp_handoff_mode(void);
+
+/* What the handoff did so far (since the start of the process). */
+struct gmp_handoff_stats {
+	unsigned int size;	/* in: sizeof(struct gmp_handoff_stats) */
+	int mode;		/* GMP_HANDOFF_SYSMON or _KMOD */
+	unsigned int transparent;	/* 1 if GMP_TRANSPARENT is in force */
+	unsigned int activations;	/* kmod: spare Ms parked in /dev/gmp now */
+	uint64_t sysmon_takes;	/* Ps taken from a syscall by sysmon */
+	uint64_t upcall_takes;	/* Ps taken by an activation on an upcall */
+	uint64_t demand_takes;	/* Ps of sleeping Ms taken for new work */
+	uint64_t upcalls;	/* events received by activations */
+	uint64_t stale;		/* events about a block already over */
+	uint64_t overflows;	/* GMP_EV_OVERFLOW received (all Ps rescanned) */
+	uint64_t lost;		/* transparent: Ms that found their P gone */
+	/* kmod: the module's counters of our group (GMP_IOC_STATS) */
+	uint64_t kblocks;	/* blocks of armed Ms */
+	uint64_t kwakeups;	/* activations woken */
+	uint64_t kevents;	/* records written to the ring */
+	uint64_t koverflows;	/* records lost, the ring full */
+	uint64_t reserved[4];
+};
+
+/* 0, -EINVAL for a bad size, -EAGAIN before the start. */
+int gmp_handoff_stats(struct gmp_handoff_stats *st);
 
 /*
  * Run main_fn(arg) as a goroutine and wait for it to return. Other

@@ -21,19 +21,26 @@ find "$tests" -maxdepth 1 -type f -perm -u+x -exec cp {} "$files/kmod/" \;
 if [ -d "$top/build/selftests-lib/static" ]; then
 	mkdir -p "$files/lib"
 	find "$top/build/selftests-lib/static" -maxdepth 1 -type f -perm -u+x \
-		-exec cp {} "$files/lib/" \;
+		-name '*_test' -exec cp {} "$files/lib/" \;
 fi
 
 plan=$files/plan.sh
 cat >"$plan" <<'PLAN'
-run insmod insmod /gmp/gmp.ko
+# libgmp without the module: sysmon handoff (and kmod_test's auto fallback).
+if [ -d /gmp/lib ]; then
+	for t in /gmp/lib/*_test; do
+		run "lib-sysmon/${t##*/}" "$t"
+	done
+fi
+must insmod insmod /gmp/gmp.ko
 export GMP_KO=/gmp/gmp.ko
 for t in /gmp/kmod/*; do
 	run "kmod/${t##*/}" "$t"
 done
+# libgmp on the module: GMP_HANDOFF=auto now picks kmod.
 if [ -d /gmp/lib ]; then
-	for t in /gmp/lib/*; do
-		run "lib/${t##*/}" "$t"
+	for t in /gmp/lib/*_test; do
+		run "lib-kmod/${t##*/}" "$t"
 	done
 fi
 # Ms of exited threads are freed by a work item: give it a moment.

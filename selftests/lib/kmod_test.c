@@ -1,0 +1,834 @@
+// SPDX-License-Identifier: (LGPL-2.1-or-later OR MIT)
+/*
+ * kmod_test.c - the handoff through gmp.ko (handoff_kmod.c) and the
+ * /dev/gmp shim (gmpdev.h). Every kmod test SKIPs where /dev/gmp cannot be
+ * used (a host without the module); in the VM they run with it loaded.
+ * auto_falls_back_to_sysmon is the opposite: it runs only without the
+ * module (run it before insmod or after rmmod).
+ *
+ * No timing assertions: where a test needs "the M is asleep now" it waits
+ * for the module's block counter, and "an activation is parked" for a
+ * thread sitting in ioctl(GMP_IOC_WAIT) (/proc/self/task/ * /syscall).
+ * "Only the upcall could have done it" holds because the only P is held by
+ * a sleeping M, no thread polls (no gmp-sysmon), and no goroutine is
+ * readied meanwhile (on-demand takes need one).
+ */
+#include "gmp_test.h"
+#include "gmpdev.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* libgmp's hidden test hooks (handoff_kmod.c); we link libgmp.a. */
+void __gmp_kmod_test_hold(bool on);
+void __gmp_kmod_test_ring(unsigned int entries);
+
+static bool kmod_usable(void)
+{
+	struct gmp_dev *dev;
+
+	if (gmp_dev_open(&dev, NULL) < 0)
+		return false;
+	gmp_dev_close(dev);
+	return true;
+}
+
+#define NEED_KMOD() do {						\
+	if (!kmod_usable())						\
+		SKIP(return, "/dev/gmp not usable (gmp.ko not loaded)");	\
+} while (0)
+
+static int start(unsigned int procs, unsigned int flags, void (*fn)(void *), void *arg)
+{
+	struct gmp_config cfg = {
+		.size = sizeof(cfg),
+		.maxprocs = procs,
+		.handoff = GMP_HANDOFF_KMOD,
+		.flags = flags,
+	};
+	int ret = gmp_init(&cfg);
+
+	if (ret < 0)
+		return ret;
+	return gmp_run(fn, arg);
+}
+
+#define KRUN(procs, flags, fn, arg) do {				\
+	ASSERT_EQ(0, start((procs), (flags), (fn), (arg)));		\
+	ASSERT_EQ(0, atomic_load(&gt_failures));			\
+} while (0)
+
+static struct gmp_handoff_stats stats(void)
+{
+	struct gmp_handoff_stats st = { .size = sizeof(st) };
+
+	if (gmp_handoff_stats(&st) < 0)
+		memset(&st, 0, sizeof(st));
+	return st;
+}
+
+/* Is a thread of ours called name (/proc/self/task/ * /comm)? */
+static bool thread_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+		found = !strcmp(comm, name);
+	}
+	closedir(d);
+	return found;
+}
+
+/* Threads of ours asleep in ioctl(GMP_IOC_WAIT): parked activations. */
+static int parked_in_wait(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[300], line[256];
+		unsigned long long nr, fd, cmd;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f) &&
+		    sscanf(line, "%llu %llx %llx", &nr, &fd, &cmd) == 3 &&
+		    nr == SYS_ioctl && cmd == GMP_IOC_WAIT)
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Wait (no deadline: the harness has one) until cond(), polling. */
+#define WAIT_UNTIL(cond) do {						\
+	while (!(cond))							\
+		usleep(1000);						\
+} while (0)
+
+/* ---- a wrapped read on the only P: the upcall hands the P on ---------- */
+
+static int pfd[2];
+static _Atomic int in_read, ran_during_read, writer_ran;
+
+static void writer(void *arg)
+{
+	char c = 'x';
+
+	(void)arg;
+	/* We may run first (the reader can be preempted before its read). */
+	while (!atomic_load(&in_read))
+		gmp_yield();
+	/* The reader sleeps in read(2) on the only P: we run after a handoff. */
+	atomic_fetch_add(&ran_during_read, 1);
+	atomic_store(&writer_ran, 1);
+	GT_CHECK_EQ(1, gmp_write(pfd[1], &c, 1));
+}
+
+static void wrapped_main(void *arg)
+{
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	/* An activation sits in the device before we block. */
+	WAIT_UNTIL(parked_in_wait() > 0);
+	gmp_go(writer, NULL);	/* queued on our P, which we hold */
+	atomic_store(&in_read, 1);
+	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
+	atomic_store(&in_read, 0);
+	GT_CHECK_EQ('x', c);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+TEST(wrapped_read_handed_off_by_upcall)
+{
+	struct gmp_handoff_stats st;
+
+	NEED_KMOD();
+	KRUN(1, 0, wrapped_main, NULL);
+	st = stats();
+	ASSERT_EQ(GMP_HANDOFF_KMOD, gmp_handoff_mode());
+	ASSERT_EQ(GMP_HANDOFF_KMOD, st.mode);
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	/* The module saw the block and woke an activation, which took the P. */
+	ASSERT_GE(st.kblocks, 1);
+	ASSERT_GE(st.kwakeups, 1);
+	ASSERT_GE(st.upcall_takes, 1);
+	/* Nothing else could have: no sysmon, and no ready to take on demand. */
+	ASSERT_EQ(0, st.sysmon_takes);
+	ASSERT_EQ(0, st.demand_takes);
+	ASSERT_FALSE(thread_named("gmp-sysmon"));
+	ASSERT_TRUE(thread_named("gmp-tick"));
+}
+
+/* ---- transparent: a raw read(2), and the P-less M stops ---------------- */
+
+static _Atomic int past_runtime_call, passed_too_early;
+
+static void t_writer(void *arg)
+{
+	char c = 'y';
+
+	(void)arg;
+	while (!atomic_load(&in_read))
+		gmp_yield();
+	atomic_fetch_add(&ran_during_read, 1);
+	GT_CHECK_EQ(1, write(pfd[1], &c, 1));
+	/*
+	 * The reader's M comes back without its P (we hold it) and runs on
+	 * until its next runtime call; there it must stop (the runtime counts
+	 * it as lost) while we hold the only P. Spin (no libgmp call that
+	 * schedules: we keep the P) and watch which comes first.
+	 */
+	for (;;) {
+		if (atomic_load(&past_runtime_call)) {
+			/* Past it: fine only if it had stopped there first. */
+			if (stats().lost == 0)
+				atomic_store(&passed_too_early, 1);
+			break;
+		}
+		if (stats().lost > 0)
+			break;	/* stopped, as it must */
+	}
+}
+
+static void transparent_main(void *arg)
+{
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	WAIT_UNTIL(parked_in_wait() > 0);
+	gmp_go(t_writer, NULL);
+	atomic_store(&in_read, 1);
+	/* Not a wrapper: only transparent mode can release the P here. */
+	GT_CHECK_EQ(1, read(pfd[0], &c, 1));
+	atomic_store(&in_read, 0);
+	GT_CHECK_EQ('y', c);
+	/* G code on no P: allowed until... */
+	gmp_preempt_check();		/* ...here, where it must stop */
+	atomic_store(&past_runtime_call, 1);
+	GT_CHECK_EQ(0, gmp_p_index());
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+TEST(raw_read_handed_off_in_transparent_mode)
+{
+	struct gmp_handoff_stats st;
+
+	NEED_KMOD();
+	KRUN(1, GMP_CONFIG_TRANSPARENT, transparent_main, NULL);
+	st = stats();
+	ASSERT_EQ(1, st.transparent);
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	ASSERT_GE(st.kwakeups, 1);
+	ASSERT_GE(st.upcall_takes, 1);
+	ASSERT_EQ(0, st.sysmon_takes);
+	ASSERT_EQ(0, st.demand_takes);
+	/* The reader's M noticed its P was gone, and stopped in time. */
+	ASSERT_GE(st.lost, 1);
+	ASSERT_EQ(0, atomic_load(&passed_too_early));
+	ASSERT_EQ(1, atomic_load(&past_runtime_call));
+	ASSERT_FALSE(thread_named("gmp-sysmon"));
+}
+
+/* ---- stale events: blocks long over when an activation sees them ------ */
+
+#define STALE_READS 8
+
+/*
+ * A plain thread: feed one byte per block of the reader, once it sleeps;
+ * then, if asked, wait for one more block and call last().
+ */
+struct feeder {
+	int fd;
+	int n;			/* bytes to write, one per block */
+	uint64_t blocks0;	/* the module's block count before the first */
+	void (*last)(void);
+};
+
+static void *feed(void *arg)
+{
+	struct feeder *f = arg;
+
+	for (int i = 0; i < f->n; i++) {
+		char c = (char)i;
+
+		/* The reader's M is asleep in read(2) now: the module says so. */
+		WAIT_UNTIL(stats().kblocks >= f->blocks0 + i + 1);
+		if (write(f->fd, &c, 1) != 1)
+			atomic_fetch_add(&gt_failures, 1);
+	}
+	if (f->last) {
+		WAIT_UNTIL(stats().kblocks >= f->blocks0 + f->n + 1);
+		f->last();
+	}
+	return NULL;
+}
+
+static void stale_main(void *arg)
+{
+	struct feeder f = { .n = STALE_READS, .blocks0 = stats().kblocks };
+	struct gmp_handoff_stats st;
+	pthread_t t;
+	char c;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	f.fd = pfd[1];
+	GT_CHECK_EQ(0, pthread_create(&t, NULL, feed, &f));
+	/* No activation yet: each block's event waits in the ring. */
+	for (int i = 0; i < STALE_READS; i++) {
+		GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
+		GT_CHECK_EQ(i, c);
+	}
+	pthread_join(t, NULL);
+	st = stats();
+	GT_CHECK_EQ(0, st.upcalls);
+	GT_CHECK(st.kevents >= STALE_READS);
+	/* Now activations come, and find every one of those blocks over. */
+	__gmp_kmod_test_hold(false);
+	while (stats().upcalls < STALE_READS)
+		gmp_sleep(1000 * 1000);
+	st = stats();
+	GT_CHECK(st.stale >= STALE_READS);
+	GT_CHECK_EQ(0, st.upcall_takes);	/* our P was never taken */
+	GT_CHECK_EQ(0, st.lost);
+	GT_CHECK_EQ(0, gmp_p_index());
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+TEST(stale_events_are_ignored)
+{
+	NEED_KMOD();
+	__gmp_kmod_test_hold(true);
+	KRUN(1, 0, stale_main, NULL);
+}
+
+/* ---- the pool is empty when the block happens: served later ------------ */
+
+static _Atomic int checked_while_held;
+
+static void check_while_held(void)
+{
+	struct gmp_handoff_stats st = stats();
+
+	/* The only P is held by a sleeping M and nobody may take it yet. */
+	if (atomic_load(&writer_ran) || st.upcalls != 0 || st.activations != 0 ||
+	    st.kevents < 1) {
+		fprintf(stderr, "# while held: writer_ran %d upcalls %llu activations %u events %llu\n",
+			atomic_load(&writer_ran), (unsigned long long)st.upcalls,
+			st.activations, (unsigned long long)st.kevents);
+		atomic_fetch_add(&gt_failures, 1);
+	}
+	atomic_store(&checked_while_held, 1);
+	__gmp_kmod_test_hold(false);	/* the event waits for this one */
+}
+
+static void *release_when_blocked(void *arg)
+{
+	(void)arg;
+	WAIT_UNTIL(stats().kblocks >= 1);
+	check_while_held();
+	return NULL;
+}
+
+static void empty_pool_main(void *arg)
+{
+	pthread_t t;
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	gmp_go(writer, NULL);
+	GT_CHECK_EQ(0, pthread_create(&t, NULL, release_when_blocked, NULL));
+	atomic_store(&in_read, 1);
+	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
+	atomic_store(&in_read, 0);
+	GT_CHECK_EQ('x', c);
+	pthread_join(t, NULL);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+TEST(empty_pool_event_served_later)
+{
+	struct gmp_handoff_stats st;
+
+	NEED_KMOD();
+	__gmp_kmod_test_hold(true);
+	KRUN(1, 0, empty_pool_main, NULL);
+	st = stats();
+	ASSERT_EQ(1, atomic_load(&checked_while_held));
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	ASSERT_GE(st.upcall_takes, 1);
+	ASSERT_EQ(0, st.sysmon_takes);
+	ASSERT_EQ(0, st.demand_takes);
+}
+
+/* ---- the ring overflows while nobody serves it: rescan ------------------ */
+
+#define OVERFLOW_RING	16
+#define OVERFLOW_READS	(OVERFLOW_RING + 4)
+
+static void overflow_main(void *arg)
+{
+	struct feeder f = { .n = OVERFLOW_READS - 1, .blocks0 = stats().kblocks };
+	pthread_t t;
+	char c;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	f.fd = pfd[1];
+	f.last = check_while_held;	/* at the last block: the ring overflowed */
+	GT_CHECK_EQ(0, pthread_create(&t, NULL, feed, &f));
+	/* Stale blocks fill the ring; the last one's record is lost. */
+	for (int i = 0; i < OVERFLOW_READS - 1; i++)
+		GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
+	/* The last block, with work queued: only a rescan can find it. */
+	gmp_go(writer, NULL);
+	atomic_store(&in_read, 1);
+	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
+	atomic_store(&in_read, 0);
+	pthread_join(t, NULL);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+TEST(ring_overflow_rescans_all_ps)
+{
+	struct gmp_handoff_stats st;
+
+	NEED_KMOD();
+	__gmp_kmod_test_hold(true);
+	__gmp_kmod_test_ring(OVERFLOW_RING);
+	KRUN(1, 0, overflow_main, NULL);
+	st = stats();
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	ASSERT_GE(st.koverflows, OVERFLOW_READS - OVERFLOW_RING);
+	ASSERT_GE(st.overflows, 1);
+	ASSERT_GE(st.upcall_takes, 1);
+	ASSERT_EQ(0, st.demand_takes);
+}
+
+/* ---- on demand: work readied later takes a P whose M sleeps ------------- */
+
+static void *spawn_writer_later(void *arg)
+{
+	(void)arg;
+	/* An activation saw the block and left the P (nothing to run then). */
+	WAIT_UNTIL(stats().upcalls >= 1);
+	if (stats().upcall_takes != 0)
+		atomic_fetch_add(&gt_failures, 1);
+	/* From a plain thread: the global queue, and no P is idle. */
+	if (gmp_go(writer, NULL) <= 0)
+		atomic_fetch_add(&gt_failures, 1);
+	return NULL;
+}
+
+static void demand_main(void *arg)
+{
+	pthread_t t;
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	WAIT_UNTIL(parked_in_wait() > 0);
+	GT_CHECK_EQ(0, pthread_create(&t, NULL, spawn_writer_later, NULL));
+	atomic_store(&in_read, 1);
+	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
+	atomic_store(&in_read, 0);
+	pthread_join(t, NULL);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+TEST(runnable_g_takes_sleeping_ms_p_on_demand)
+{
+	struct gmp_handoff_stats st;
+
+	NEED_KMOD();
+	KRUN(1, 0, demand_main, NULL);
+	st = stats();
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	ASSERT_EQ(0, st.upcall_takes);
+	ASSERT_GE(st.demand_takes, 1);
+	ASSERT_EQ(0, st.sysmon_takes);
+}
+
+/* ---- many goroutines blocking and unblocking on every P ----------------- */
+
+#define PAIRS	16
+#define ROUNDS	SCALE(200)
+
+static int ping[PAIRS][2], pong[PAIRS][2];
+static _Atomic long exchanged, computed;
+static _Atomic int finished;
+static struct gmp_waitgroup wg;
+static bool raw_calls;
+
+static ssize_t xread(int fd, void *b, size_t n)
+{
+	return raw_calls ? read(fd, b, n) : gmp_read(fd, b, n);
+}
+
+static ssize_t xwrite(int fd, const void *b, size_t n)
+{
+	return raw_calls ? write(fd, b, n) : gmp_write(fd, b, n);
+}
+
+static void pinger(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		int v = r, got = -1;
+
+		GT_CHECK_EQ((ssize_t)sizeof(v), xwrite(ping[i][1], &v, sizeof(v)));
+		GT_CHECK_EQ((ssize_t)sizeof(got), xread(pong[i][0], &got, sizeof(got)));
+		GT_CHECK_EQ(r + 1, got);
+		atomic_fetch_add(&exchanged, 1);
+		if (r % 16 == 0)
+			gmp_yield();
+	}
+	atomic_fetch_add(&finished, 1);
+	gmp_wg_done(&wg);
+}
+
+static void ponger(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		int v = -1;
+
+		GT_CHECK_EQ((ssize_t)sizeof(v), xread(ping[i][0], &v, sizeof(v)));
+		v++;
+		GT_CHECK_EQ((ssize_t)sizeof(v), xwrite(pong[i][1], &v, sizeof(v)));
+		atomic_fetch_add(&exchanged, 1);
+	}
+	atomic_fetch_add(&finished, 1);
+	gmp_wg_done(&wg);
+}
+
+static void computer(void *arg)
+{
+	volatile unsigned long x = (uintptr_t)arg;
+
+	while (atomic_load(&finished) < 2 * PAIRS) {
+		for (int k = 0; k < 10000; k++)
+			x = x * 6364136223846793005UL + 1;
+		atomic_fetch_add(&computed, 1);
+		gmp_preempt_check();
+	}
+	gmp_wg_done(&wg);
+}
+
+static void many_main(void *arg)
+{
+	int procs = gmp_maxprocs();
+
+	(void)arg;
+	for (int i = 0; i < PAIRS; i++) {
+		GT_CHECK_EQ(0, pipe(ping[i]));
+		GT_CHECK_EQ(0, pipe(pong[i]));
+	}
+	gmp_wg_add(&wg, 2 * PAIRS + procs);
+	for (int i = 0; i < procs; i++)
+		gmp_go(computer, (void *)(intptr_t)i);
+	for (int i = 0; i < PAIRS; i++) {
+		gmp_go(pinger, (void *)(intptr_t)i);
+		gmp_go(ponger, (void *)(intptr_t)i);
+	}
+	gmp_wg_wait(&wg);
+	GT_CHECK_EQ(2L * PAIRS * ROUNDS, atomic_load(&exchanged));
+	GT_CHECK_EQ(2 * PAIRS, atomic_load(&finished));
+	for (int i = 0; i < PAIRS; i++) {
+		close(ping[i][0]);
+		close(ping[i][1]);
+		close(pong[i][0]);
+		close(pong[i][1]);
+	}
+}
+
+static void many_check(struct __test_metadata *_metadata)
+{
+	struct gmp_handoff_stats st = stats();
+
+	ASSERT_EQ(2L * PAIRS * ROUNDS, atomic_load(&exchanged));
+	ASSERT_GE(st.kblocks, 1);
+	ASSERT_GE(st.upcalls, 1);
+	ASSERT_EQ(0, st.sysmon_takes);
+	/* The pool refills itself once the storm is over. */
+	WAIT_UNTIL(stats().activations >= 1);
+}
+
+TEST(many_blockers_on_all_ps)
+{
+	NEED_KMOD();
+	KRUN(0, 0, many_main, NULL);
+	many_check(_metadata);
+}
+
+TEST(many_raw_blockers_on_all_ps_transparent)
+{
+	NEED_KMOD();
+	raw_calls = true;
+	KRUN(0, GMP_CONFIG_TRANSPARENT, many_main, NULL);
+	many_check(_metadata);
+}
+
+/* ---- exit with Ms asleep in the kernel; the module lets go -------------- */
+
+static void blocked_reader(void *arg)
+{
+	char c;
+
+	(void)arg;
+	if (arg)
+		(void)!read(pfd[0], &c, 1);
+	else
+		(void)!gmp_read(pfd[0], &c, 1);
+}
+
+static void exit_with_blocked_main(void *arg)
+{
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	for (int i = 0; i < 3; i++)
+		gmp_go(blocked_reader, NULL);
+	gmp_go(blocked_reader, (void *)1);
+	/* Let them all block in read(2). */
+	while (stats().kblocks < 4)
+		gmp_sleep(1000 * 1000);
+}
+
+static long module_refcnt(void)
+{
+	FILE *f = fopen("/sys/module/gmp/refcnt", "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+TEST(exit_with_blocked_ms_then_module_released)
+{
+	int status;
+	pid_t pid;
+
+	NEED_KMOD();
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		/* Ms asleep in read(2), armed (one transparent), activations parked. */
+		if (start(2, GMP_CONFIG_TRANSPARENT, exit_with_blocked_main, NULL) < 0)
+			_exit(2);
+		exit(atomic_load(&gt_failures) ? 3 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	/* Every M and group of the child freed: nobody holds the module. */
+	if (module_refcnt() >= 0)
+		WAIT_UNTIL(module_refcnt() == 0);
+}
+
+/* ---- auto: kmod with the module, sysmon without ------------------------ */
+
+static void handoff_main(void *arg)
+{
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	gmp_go(writer, NULL);
+	atomic_store(&in_read, 1);
+	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
+	atomic_store(&in_read, 0);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+TEST(auto_falls_back_to_sysmon)
+{
+	struct gmp_handoff_stats st;
+
+	if (kmod_usable())
+		SKIP(return, "/dev/gmp is usable: run this before insmod or after rmmod");
+	ASSERT_EQ(0, unsetenv("GMP_HANDOFF"));
+	GT_RUN(1, handoff_main, NULL);
+	st = stats();
+	ASSERT_EQ(GMP_HANDOFF_SYSMON, gmp_handoff_mode());
+	ASSERT_EQ(GMP_HANDOFF_SYSMON, st.mode);
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	ASSERT_GE(st.sysmon_takes, 1);
+	ASSERT_EQ(0, st.upcall_takes);
+	ASSERT_TRUE(thread_named("gmp-sysmon"));
+}
+
+TEST(auto_uses_kmod_when_loaded)
+{
+	NEED_KMOD();
+	ASSERT_EQ(0, unsetenv("GMP_HANDOFF"));
+	GT_RUN(1, handoff_main, NULL);
+	ASSERT_EQ(GMP_HANDOFF_KMOD, gmp_handoff_mode());
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	ASSERT_FALSE(thread_named("gmp-sysmon"));
+}
+
+static void nothing(void *arg)
+{
+	(void)arg;
+}
+
+TEST(debug_line_names_the_mode)
+{
+	char buf[512] = "";
+	int p[2], status;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], 2);
+		setenv("GMP_DEBUG", "1", 1);
+		unsetenv("GMP_HANDOFF");
+		_exit(gmp_run(nothing, NULL) ? 1 : 0);
+	}
+	close(p[1]);
+	while ((n = read(p[0], buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += n;
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, status);
+	TH_LOG("%s", buf);
+	ASSERT_NE(NULL, strstr(buf, kmod_usable() ? "gmp: handoff kmod" :
+			       "gmp: handoff sysmon"));
+}
+
+/* ---- the shim alone, without the scheduler ----------------------------- */
+
+struct shim_m {
+	struct gmp_dev *dev;
+	int fd;
+	_Atomic int registered;
+};
+
+static void *shim_thread(void *arg)
+{
+	struct shim_m *sm = arg;
+	struct gmp_slot *slot;
+	char c;
+
+	if (gmp_dev_register(sm->dev, 42, 0, &slot) < 0)
+		return (void *)1;
+	atomic_store(&sm->registered, 1);
+	/* The test's thread parks first, so the module has someone to wake. */
+	WAIT_UNTIL(parked_in_wait() > 0);
+	gmp_dev_arm(slot);
+	if (read(sm->fd, &c, 1) != 1)	/* sleeps: reported */
+		return (void *)2;
+	gmp_dev_disarm(slot);
+	return gmp_dev_unregister(sm->dev) ? (void *)3 : NULL;
+}
+
+TEST(shim_reports_a_block_to_a_waiter)
+{
+	struct shim_m sm = { 0 };
+	struct gmp_event ev[4];
+	struct gmp_stats gs;
+	struct gmp_slot *slot;
+	pthread_t t;
+	void *ret;
+	int p[2], n;
+
+	NEED_KMOD();
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_EQ(0, gmp_dev_open(&sm.dev, NULL));
+	ASSERT_EQ(GMP_ABI_VERSION, gmp_dev_info(sm.dev)->abi_version);
+	sm.fd = p[0];
+	ASSERT_EQ(0, pthread_create(&t, NULL, shim_thread, &sm));
+	n = gmp_dev_wait(sm.dev, ev, 4, -1);
+	ASSERT_EQ(1, n);
+	ASSERT_EQ(GMP_EV_BLOCKED, ev[0].type);
+	ASSERT_EQ(42, ev[0].m_id);
+	slot = gmp_dev_slot(sm.dev, ev[0].slot);
+	ASSERT_NE(NULL, slot);
+	ASSERT_TRUE(gmp_dev_still_blocked(slot, ev[0].seq));
+	ASSERT_EQ(1, write(p[1], "z", 1));
+	ASSERT_EQ(0, pthread_join(t, &ret));
+	ASSERT_EQ(NULL, ret);
+	ASSERT_FALSE(gmp_dev_still_blocked(slot, ev[0].seq));
+	/* Default setup: the wake is reported too, with the same seq. */
+	ASSERT_EQ(1, gmp_dev_wait(sm.dev, ev + 1, 3, 0));
+	ASSERT_EQ(GMP_EV_UNBLOCKED, ev[1].type);
+	ASSERT_EQ(ev[0].seq, ev[1].seq);
+	ASSERT_EQ(-EAGAIN, gmp_dev_wait(sm.dev, ev, 4, 0));
+	ASSERT_EQ(0, gmp_dev_stats(sm.dev, -1, &gs));
+	ASSERT_EQ(1, gs.blocks);
+	ASSERT_EQ(1, gs.unblocks);
+	ASSERT_EQ(1, gs.wakeups);
+	ASSERT_EQ(-ENOENT, gmp_dev_stats(sm.dev, 42, &gs));	/* gone */
+	gmp_dev_close(sm.dev);
+	close(p[0]);
+	close(p[1]);
+}
+
+TEST(shim_rejects_bad_config)
+{
+	struct gmp_dev_config cfg = { .size = sizeof(cfg) - 1 };
+	struct gmp_dev *dev = NULL;
+
+	ASSERT_EQ(-EINVAL, gmp_dev_open(&dev, &cfg));
+	cfg.size = sizeof(cfg);
+	cfg.setup_flags = 1U << 31;
+	ASSERT_EQ(-EINVAL, gmp_dev_open(&dev, &cfg));
+	cfg.setup_flags = 0;
+	cfg.reserved[1] = 1;
+	ASSERT_EQ(-EINVAL, gmp_dev_open(&dev, &cfg));
+	ASSERT_EQ(NULL, dev);
+	if (!kmod_usable())
+		ASSERT_EQ(-ENODEV, gmp_dev_open(&dev, NULL));
+}
+
+TEST_HARNESS_MAIN
