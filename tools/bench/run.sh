@@ -16,7 +16,7 @@ trap 'rm -f "$out"' EXIT
 
 both() { # label procs args...
 	local label=$1 procs=$2; shift 2
-	env BENCH_LABEL="$label" GMP_MAXPROCS="$procs" GMP_HANDOFF=sysmon "$gmp" "$@" | sed 's/^/gmp /' >>"$out"
+	env BENCH_LABEL="$label" GMP_MAXPROCS="$procs" GMP_HANDOFF=sysmon "$gmp" "$@" | sed -e '/^@/d' -e 's/^/gmp /' >>"$out"
 	env BENCH_LABEL="$label" GOMAXPROCS="$procs" "$gobin" "$@" | sed 's/^/go /' >>"$out"
 }
 
