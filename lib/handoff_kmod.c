@@ -11,7 +11,7 @@
  *   records GMP_EV_BLOCKED {m_id, seq} and wakes one parked activation,
  *   preferably on the CPU the M just left ...
  *   __gmp_kmod_activation()  here      returns from GMP_IOC_WAIT
- *    -> serve() -> take()               still asleep in block seq? P still
+ *    -> serve() -> __gmp_act_take()     still asleep in block seq? P still
  *                                      {P_SYSCALL, m, seq}? work for it?
  *    -> __gmp_p_claim()      sched.c   one CAS to P_IDLE: the P is ours
  *   acquirep(), schedule()   sched.c   the activation is the P's M now
@@ -20,16 +20,12 @@
  *                                      (stopm: as an activation while the
  *                                      pool is short)
  *
- * Activations. A few Ms (GMP_ACTIVATIONS, default GMP_MAXPROCS + 1 up to
- * 4) park in GMP_IOC_WAIT, disarmed, one event each (max_events 1): the
- * module wakes one waiter per record, so each woken activation serves one
- * block and runs that P itself. The pool refills itself: Ms that lose
- * their P in a syscall, and Ms going idle, park there while it is short
- * (stopm); the activation that takes a P and leaves the pool empty starts
- * another one first (a parked M, else a new thread). An event that comes
- * while no activation is parked waits in the ring for the next one to
- * park; if the ring overflowed, GMP_EV_OVERFLOW comes first and we rescan
- * every P in a syscall instead (rescan()).
+ * Activations (activation.c). A few Ms park in GMP_IOC_WAIT, disarmed,
+ * one event each (max_events 1): the module wakes one waiter per record,
+ * so each woken activation serves one block and runs that P itself. An
+ * event that comes while no activation is parked waits in the ring for
+ * the next one to park; if the ring overflowed, GMP_EV_OVERFLOW comes
+ * first and we rescan every P in a syscall instead (rescan()).
  *
  * Staleness. An event is acted upon only if the M is still asleep in that
  * very block (its slot says GMP_SLOT_BLOCKED with the event's seq) and
@@ -37,12 +33,7 @@
  * race with the M coming back. GMP_SETUP_NO_UNBLOCKED: the returning M
  * learns from the CAS, so UNBLOCKED records would only wake us for nothing.
  *
- * No work, no take. A P whose queue is empty is left to its sleeping M
- * (which then keeps it, without any lock, when it returns), unless nobody
- * could run new work (no idle P, no spinning M) and a timer or the global
- * queue needs a P. Such a P is remembered in p->kblocked; when a G is
- * readied later while no P is idle, wakep() takes it at once
- * (__gmp_kmod_demand): "on demand".
+ * No work, no take; on-demand takes: activation.c.
  *
  * Transparent mode (GMP_TRANSPARENT, sched.c's gcode_*): G code runs with
  * the slot armed and the P {P_GCODE, m, seq}, which take() treats like a
@@ -61,21 +52,11 @@
 
 #define sched __gmp_sched
 
-struct hstats __gmp_hstats;
-_Atomic int __gmp_kmod_nblocked;
-
 static struct gmp_dev *dev;
-static int pool_target;
-/* Activations parked in GMP_IOC_WAIT, or on their way there. */
-static _Atomic int pool;
-/* Test hook (__gmp_kmod_test_hold): no M may join the pool meanwhile. */
-static _Atomic int pool_hold;
 static unsigned int test_ring_entries;
 static _Atomic bool degraded;
-/* M id -> M, for the events (an M's id is its m_id); published at register. */
-static _Atomic(struct m *) mtab[GMP_MAX_M + 1];
 
-int __gmp_kmod_init(bool required, int procs)
+int __gmp_kmod_init(bool required)
 {
 	struct gmp_dev_config cfg = {
 		.size = sizeof(cfg),
@@ -84,64 +65,23 @@ int __gmp_kmod_init(bool required, int procs)
 		.max_ms = GMP_MAX_MS_MAX,
 		.features = GMP_FEAT_BLOCKED | GMP_FEAT_WAIT | GMP_FEAT_MMAP,
 	};
-	const char *s = getenv("GMP_ACTIVATIONS");
-	int ret;
+	int ret = gmp_dev_open(&dev, &cfg);
 
-	pool_target = procs + 1 < 4 ? procs + 1 : 4;
-	if (s && *s) {
-		char *end;
-		long v = strtol(s, &end, 10);
-
-		if (*end || v < 1 || v > 64) {
-			fprintf(stderr, "gmp: GMP_ACTIVATIONS=%s: want 1..64\n", s);
-			return -EINVAL;
-		}
-		pool_target = v;
-	}
-	ret = gmp_dev_open(&dev, &cfg);
 	if (ret < 0 && required)
 		fprintf(stderr, "gmp: GMP_HANDOFF=kmod: %s: %s%s\n", GMP_DEVICE_PATH,
 			strerror(-ret), ret == -ENODEV ? " (is gmp.ko loaded?)" : "");
 	return ret;
 }
 
-/* Reserve a place in the pool if it holds fewer than limit activations. */
-static bool pool_reserve(int limit)
-{
-	int v = load_relaxed(&pool);
-
-	if (load_relaxed(&pool_hold))
-		return false;
-	while (v < limit)
-		if (atomic_compare_exchange_weak(&pool, &v, v + 1))
-			return true;
-	return false;
-}
-
-static void pool_fill(void)
-{
-	while (pool_reserve(pool_target))
-		__gmp_startm_activation();
-}
-
-void __gmp_kmod_start(void)
-{
-	pool_fill();
-}
-
-bool __gmp_kmod_join_pool(void)
-{
-	return pool_reserve(pool_target);
-}
-
-void __gmp_kmod_debug_line(void)
+void __gmp_kmod_debug_line(const char *why)
 {
 	const struct gmp_info *info = gmp_dev_info(dev);
 
 	fprintf(stderr, "gmp: handoff kmod (%s ABI %u, features %#llx, %u slots; "
-		"%d activations; transparent %s; 10 ms preemption tick)\n",
+		"%d activations; transparent %s; 10 ms preemption tick%s%s)\n",
 		GMP_DEVICE_PATH, info->abi_version, (unsigned long long)info->features,
-		info->max_ms, pool_target, sched.transparent ? "on" : "off");
+		info->max_ms, __gmp_pool_target(), sched.transparent ? "on" : "off",
+		why ? "; " : "", why ? why : "");
 }
 
 void __gmp_kmod_register(struct m *m)
@@ -149,8 +89,6 @@ void __gmp_kmod_register(struct m *m)
 	struct gmp_slot *slot;
 	int ret;
 
-	if (m->id > GMP_MAX_M)
-		__gmp_fatal("M%d: id beyond %d", m->id, GMP_MAX_M);
 	ret = gmp_dev_register(dev, (uint32_t)m->id, 0, &slot);
 	if (ret < 0) {
 		/*
@@ -170,71 +108,24 @@ void __gmp_kmod_register(struct m *m)
 		return;
 	}
 	m->kslot = slot;
+	m->armw = &slot->armed;
 	m->transparent = sched.transparent;
-	/* release: the M's fields are set before an activation finds it. */
-	store_release(&mtab[m->id], m);
 }
 
-/* ---- taking a P from a sleeping M ------------------------------------ */
-
-/* Remember a P left to its sleeping M, for takers on demand. */
-static void leave_blocked(struct p *p, uint64_t st)
+void __gmp_kmod_unregister(struct m *m)
 {
-	/* seq_cst: Dekker with wakep(), which publishes work, then looks. */
-	if (!atomic_exchange(&p->kblocked, st))
-		atomic_fetch_add(&__gmp_kmod_nblocked, 1);
-}
-
-/*
- * Would another M have something to do on p? Its own queue; or, when no
- * P is idle and no M spins (nobody else would notice), the global queue
- * or a timer, as Go's handoffp() reasons.
- */
-static bool p_wanted(struct p *p)
-{
-	if (!__gmp_runqempty(p))
-		return true;
-	if (atomic_load(&sched.npidle) + atomic_load(&sched.nmspinning) > 0)
-		return false;
-	return atomic_load(&sched.runqsize) > 0 ||
-	       load_relaxed(&__gmp_timers_next) != INT64_MAX;
-}
-
-/*
- * p's status is st, {P_SYSCALL or P_GCODE, bm, seq}, and bm sleeps: claim
- * p if it is wanted, else leave it for later. The P, or NULL.
- */
-static struct p *take(struct p *p, uint64_t st)
-{
-	if (!p_wanted(p)) {
-		leave_blocked(p, st);
-		/* Work published meanwhile saw no kblocked: look again. */
-		if (!p_wanted(p))
-			return NULL;
+	if (m->kslot) {
+		m->kslot = NULL;
+		gmp_dev_unregister(dev);
 	}
-	if (!__gmp_p_claim(p, st)) {
-		hstat_inc(stale);	/* the M came back first */
-		return NULL;
-	}
-	__gmp_kmod_forget(p, st);
-	return p;
 }
 
-/* The status word of the P bm may lose, if bm holds one in that state. */
-static uint64_t takeable(struct m *bm, struct p **pp)
+bool __gmp_kmod_asleep(struct m *bm, uint64_t st)
 {
-	struct p *p = load_acquire(&bm->kp);
-	uint64_t st;
+	struct gmp_slot *slot = bm->kslot;
 
-	if (!p)
-		return 0;
-	/* acquire: pairs with the store-release of the M's status word. */
-	st = load_acquire(&p->status);
-	if ((P_STATE(st) != P_SYSCALL && P_STATE(st) != P_GCODE) ||
-	    P_MID(st) != (uint32_t)bm->id)
-		return 0;
-	*pp = p;
-	return st;
+	(void)st;
+	return slot && gmp_dev_slot_state(slot) == GMP_SLOT_BLOCKED;
 }
 
 /* The ring overflowed: events were lost. Look at every P instead. */
@@ -249,10 +140,10 @@ static struct p *rescan(void)
 
 		if (P_STATE(st) != P_SYSCALL && P_STATE(st) != P_GCODE)
 			continue;
-		bm = load_acquire(&mtab[P_MID(st)]);
+		bm = load_acquire(&__gmp_mtab[P_MID(st)]);
 		if (!bm || !bm->kslot || gmp_dev_slot_state(bm->kslot) != GMP_SLOT_BLOCKED)
 			continue;
-		q = take(p, st);
+		q = __gmp_act_take(p, st);
 		if (!q)
 			continue;
 		hstat_inc(upcall_takes);
@@ -277,14 +168,15 @@ static struct p *serve(const struct gmp_event *ev)
 	}
 	if (ev->type != GMP_EV_BLOCKED || ev->m_id > GMP_MAX_M)
 		return NULL;
-	bm = load_acquire(&mtab[ev->m_id]);
+	bm = load_acquire(&__gmp_mtab[ev->m_id]);
 	/* Awake since (the slot moved on), or no longer in that syscall. */
-	st = bm && gmp_dev_still_blocked(bm->kslot, ev->seq) ? takeable(bm, &p) : 0;
+	st = bm && bm->kslot && gmp_dev_still_blocked(bm->kslot, ev->seq) ?
+	     __gmp_act_takeable(bm, &p) : 0;
 	if (!st) {
 		hstat_inc(stale);
 		return NULL;
 	}
-	p = take(p, st);
+	p = __gmp_act_take(p, st);
 	if (p)
 		hstat_inc(upcall_takes);
 	return p;
@@ -292,60 +184,32 @@ static struct p *serve(const struct gmp_event *ev)
 
 /*
  * Park this M (no P, disarmed, its place in the pool reserved) until an
- * upcall gives it a P; return that P, which the caller acquires and runs.
+ * upcall gives it a P; return that P, which the caller acquires and runs
+ * (NULL: woken for nothing, and the pool is full without us).
  */
 struct p *__gmp_kmod_activation(struct m *m)
 {
 	struct gmp_event ev;
 
-	if (m->p || m->karmed)
-		__gmp_fatal("activation: M%d holds a P or is armed", m->id);
+	(void)m;
 	for (;;) {
 		int n = gmp_dev_wait(dev, &ev, 1, -1);
 		struct p *p;
 
-		atomic_fetch_sub(&pool, 1);
+		__gmp_pool_woken();
 		if (n == 1) {
 			p = serve(&ev);
 			/* After serve(): a reader of the counter sees the decision. */
 			hstat_inc(upcalls);
 			if (p) {
-				/* Never leave the pool empty: the next block needs one. */
-				if (pool_reserve(1))
-					__gmp_startm_activation();
+				__gmp_pool_took();
 				return p;
 			}
 		} else if (n != -EINTR) {
 			__gmp_fatal("%s: GMP_IOC_WAIT: %s", GMP_DEVICE_PATH, strerror(-n));
 		}
-		atomic_fetch_add(&pool, 1);
-	}
-}
-
-/*
- * A G was readied and no P is idle: take a P whose M an activation left
- * asleep in a syscall, and start an M on it (handoffp). One P per call.
- */
-void __gmp_kmod_demand(void)
-{
-	for (int i = 0; i < sched.gomaxprocs; i++) {
-		struct p *p = &sched.allp[i];
-		uint64_t st = load_relaxed(&p->kblocked);
-		struct m *bm;
-
-		if (!st || !atomic_compare_exchange_strong(&p->kblocked, &st, 0))
-			continue;
-		atomic_fetch_sub(&__gmp_kmod_nblocked, 1);
-		bm = load_acquire(&mtab[P_MID(st)]);
-		/* Awake again, on its way back to this P (or back): leave it. */
-		if (!bm || gmp_dev_slot_state(bm->kslot) != GMP_SLOT_BLOCKED ||
-		    load_acquire(&p->status) != st)
-			continue;
-		if (__gmp_p_claim(p, st)) {
-			hstat_inc(demand_takes);
-			__gmp_handoffp(p);
-			return;
-		}
+		if (!__gmp_pool_rejoin())
+			return NULL;
 	}
 }
 
@@ -353,7 +217,6 @@ void __gmp_kmod_stats(struct gmp_handoff_stats *st)
 {
 	struct gmp_stats ks;
 
-	st->activations = load_relaxed(&pool);
 	if (gmp_dev_stats(dev, -1, &ks) == 0) {
 		st->kblocks = ks.blocks;
 		st->kwakeups = ks.wakeups;
@@ -363,18 +226,6 @@ void __gmp_kmod_stats(struct gmp_handoff_stats *st)
 }
 
 /* ---- test hooks (hidden; selftests/lib link libgmp.a) ------------------ */
-
-/*
- * on: from now on no M joins the activation pool (before gmp_init: none
- * is started), so blocks queue up in the ring. off: fill the pool again.
- */
-HIDDEN void __gmp_kmod_test_hold(bool on);
-void __gmp_kmod_test_hold(bool on)
-{
-	store_relaxed(&pool_hold, on);
-	if (!on && dev && load_acquire(&sched.started))
-		pool_fill();
-}
 
 /* Before gmp_init: the ring's size (a power of two, 16..65536). */
 HIDDEN void __gmp_kmod_test_ring(unsigned int entries);

@@ -2,12 +2,13 @@
 /*
  * handoff_sysmon.c - the handoff that needs no kernel help: Go's sysmon.
  *
- * In kmod mode (handoff_kmod.c) the same thread is only the preemption
- * tick: it wakes every 10 ms while some P runs goroutines, asks a G that
- * has run for 10 ms to yield and starts an M for an overdue timer, but
- * never takes a P from a syscall (sched.sysmon_retake is false; it is set
- * only if an M could not register with /dev/gmp, whose blocks the module
- * then cannot report). Its name says which it is: gmp-sysmon or gmp-tick.
+ * In kmod and perf mode (handoff_kmod.c, handoff_perf.c) the same thread
+ * is only the preemption tick: it wakes every 10 ms while some P runs
+ * goroutines, asks a G that has run for 10 ms to yield and starts an M for
+ * an overdue timer, but never takes a P from a syscall (sched.sysmon_retake
+ * is false; it is set only if an M could not register with /dev/gmp, or
+ * open its perf event, whose blocks then nobody reports). Its name says
+ * which it is: gmp-sysmon or gmp-tick.
  *
  * A thread outside the scheduler (no P) wakes every 20 us; after 50
  * consecutive rounds (about 1 ms) in which it retook nothing it doubles the
@@ -108,7 +109,7 @@ static void *sysmon(void *arg)
 			delay = 20;
 		else if (idle > 50)
 			delay *= 2;
-		/* The tick of kmod mode has nothing to poll for. */
+		/* The tick of kmod and perf mode has nothing to poll for. */
 		if (delay > 10 * 1000 || !load_relaxed(&sched.sysmon_retake))
 			delay = 10 * 1000;
 		usleep(delay);
@@ -169,5 +170,9 @@ int __gmp_sysmon_start(void)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	err = pthread_create(&sched.sysmon_thread, &attr, sysmon, NULL);
 	pthread_attr_destroy(&attr);
+	/* Named before the start returns (the thread names itself too, late). */
+	if (!err)
+		pthread_setname_np(sched.sysmon_thread,
+				   load_relaxed(&sched.sysmon_retake) ? "gmp-sysmon" : "gmp-tick");
 	return -err;
 }

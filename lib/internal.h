@@ -188,9 +188,9 @@ enum {
 	P_IDLE = 0,	/* on the idle list, or being handed to an M */
 	P_RUNNING,	/* owned by an M running its Gs */
 	P_SYSCALL,	/* its M is in a syscall; anyone may take it by CAS */
-	P_GCODE,	/* transparent mode: its M runs G code with its slot
-			 * armed; taken by CAS, like P_SYSCALL, but only when
-			 * /dev/gmp reports the M asleep (handoff_kmod.c) */
+	P_GCODE,	/* transparent mode: its M runs G code armed; taken
+			 * by CAS, like P_SYSCALL, but only when /dev/gmp or
+			 * its perf ring reports the M asleep (activation.c) */
 };
 #define P_STATUS(state, mid, seq) \
 	((uint64_t)(seq) << 32 | (uint64_t)(mid) << 8 | (uint64_t)(state))
@@ -224,14 +224,35 @@ struct p {
 	_Atomic uint64_t nsched;	/* Gs run on this P, for statistics */
 
 	/*
-	 * kmod: the status word of a syscall whose block an activation left
-	 * alone (nothing to run then), 0 if none: a G readied while no P is
-	 * idle takes the P at once (__gmp_kmod_demand). A hint, re-checked.
+	 * kmod, perf: the status word of a syscall whose block an activation
+	 * left alone (nothing to run then), 0 if none: a G readied while no P
+	 * is idle takes the P at once (__gmp_act_demand). A hint, re-checked.
 	 */
 	_Atomic uint64_t kblocked;
 } __attribute__((aligned(64)));
 
 /* ---- M ----------------------------------------------------------------- */
+
+/*
+ * perf mode (handoff_perf.c): the M's context-switch event and its ring.
+ * Drained by whoever holds lock (activations, on-demand takers), who may
+ * also switch the event off; the M switches it off and on, and closes it
+ * at exit, under the same lock.
+ */
+struct perf_ring {
+	struct lock lock;
+	int fd;			/* -1: none (never opened, or closed) */
+	void *meta;		/* struct perf_event_mmap_page */
+	const char *data;	/* the data pages */
+	uint64_t size;		/* their bytes, a power of two */
+	size_t maplen;
+	uint64_t tail;		/* consumed up to here (what data_tail says) */
+	uint64_t head;		/* data_head at the end of the last drain */
+	int state;		/* PR_* of the last record read (handoff_perf.c) */
+	bool enabled;		/* the event is enabled (lock held) */
+	/* Disabled while unarmed: the next arming enables it (__gmp_arm). */
+	_Atomic uint32_t off;
+};
 
 struct m {
 	void *g0sp;		/* the scheduler's saved stack pointer */
@@ -261,9 +282,17 @@ struct m {
 	void *asan_g0_fake_stack;
 #endif
 
-	/* kmod handoff (handoff_kmod.c); all but kp written by the M itself. */
+	/*
+	 * kmod and perf handoff (activation.c); all but kp written by the M
+	 * itself. Armed: our blocks are reported (kmod) or acted upon (perf).
+	 */
+	int tid;		/* the thread's id, for /proc (perf rescans) */
+	uint32_t *armw;		/* the armed word: kslot->armed or parm; NULL: none */
+	uint32_t parm;		/* perf: our armed word (__atomic, read by takers) */
 	struct gmp_slot *kslot;	/* our slot in /dev/gmp's mapping; NULL: none */
-	bool karmed;		/* what we last stored in kslot->armed */
+	struct perf_ring pr;	/* perf: our event (fd -1 in other modes) */
+	bool karmed;		/* what we last stored in *armw */
+	bool exiting;		/* test hook: an idle M told to exit (mexit) */
 	bool transparent;	/* G code runs armed (GMP_TRANSPARENT) */
 	bool kactivate;		/* woken by startm to become an activation */
 	bool ksyscall;		/* transparent: between syscall enter and exit */
@@ -304,12 +333,12 @@ struct sched {
 	struct m *timer_m;
 	int64_t timer_until;
 
-	/* sysmon (handoff_sysmon.c): in kmod mode only the preemption tick */
+	/* sysmon (handoff_sysmon.c): in kmod/perf mode only the preemption tick */
 	_Atomic uint32_t sysmonwait;
 	struct note sysmonnote;
 	pthread_t sysmon_thread;
 	_Atomic bool sysmon_retake;	/* takes Ps from syscalls (sysmon mode) */
-	bool transparent;		/* GMP_TRANSPARENT in force (kmod only) */
+	bool transparent;		/* GMP_TRANSPARENT in force (kmod, perf) */
 
 	/* per-goroutine storage */
 	_Atomic unsigned int nkeys;
@@ -370,6 +399,7 @@ HIDDEN struct g *__gmp_stack_alloc(size_t stack_size);
 HIDDEN void __gmp_stack_check(struct g *gp);
 HIDDEN int __gmp_stack_install_handler(void);
 HIDDEN int __gmp_stack_thread_init(struct m *m);
+HIDDEN void __gmp_stack_thread_fini(struct m *m);
 
 /* context_x86_64.S */
 HIDDEN void __gmp_ctx_switch(void **save_sp, void *new_sp);
@@ -380,51 +410,113 @@ HIDDEN void __gmp_ctx_init(struct g *gp, void (*entry)(void));
 HIDDEN int __gmp_sysmon_start(void);
 HIDDEN void __gmp_sysmon_wake(void);
 
-/* ---- the /dev/gmp handoff (handoff_kmod.c) ------------------------------ */
+/* ---- handoff counters ---------------------------------------------------- */
 
 /* Counters of gmp_handoff_stats(); relaxed increments, off the fast paths. */
 struct hstats {
 	_Atomic uint64_t sysmon_takes, upcall_takes, demand_takes, upcalls,
-		stale, overflows, lost;
+		stale, overflows, lost, perf_takes, perf_blocks, perf_lost;
 };
 HIDDEN extern struct hstats __gmp_hstats;
 #define hstat_inc(field) \
 	atomic_fetch_add_explicit(&__gmp_hstats.field, 1, memory_order_relaxed)
+#define hstat_add(field, n) \
+	atomic_fetch_add_explicit(&__gmp_hstats.field, (n), memory_order_relaxed)
 
-/* Open /dev/gmp; 0, or -errno when it cannot be used (message if required). */
-HIDDEN int __gmp_kmod_init(bool required, int procs);
-HIDDEN void __gmp_kmod_start(void);		/* the first activations */
-HIDDEN void __gmp_kmod_debug_line(void);
-HIDDEN void __gmp_kmod_register(struct m *m);	/* on the new M's thread */
-HIDDEN bool __gmp_kmod_join_pool(void);		/* true: park as an activation */
-HIDDEN struct p *__gmp_kmod_activation(struct m *m);
-HIDDEN void __gmp_kmod_demand(void);
-HIDDEN void __gmp_kmod_stats(struct gmp_handoff_stats *st);
-HIDDEN extern _Atomic int __gmp_kmod_nblocked;	/* Ps with kblocked set */
+/* ---- activations: what kmod and perf mode share (activation.c) ---------- */
+
+/* Does this handoff park spare Ms as activations (kmod, perf)? */
+static inline bool __gmp_uses_activations(int handoff)
+{
+	return handoff == GMP_HANDOFF_KMOD || handoff == GMP_HANDOFF_PERF;
+}
+
+/* M id -> M, for events and rescans; published when the M registers. */
+HIDDEN extern _Atomic(struct m *) __gmp_mtab[];
+HIDDEN int __gmp_pool_init(int procs);	/* GMP_ACTIVATIONS; -EINVAL if bad */
+HIDDEN int __gmp_pool_target(void);
+HIDDEN void __gmp_pool_fill(void);	/* start activations up to the target */
+HIDDEN bool __gmp_pool_join(void);	/* true: park as an activation */
+HIDDEN void __gmp_pool_woken(void);	/* an activation left its wait */
+HIDDEN bool __gmp_pool_rejoin(void);	/* ... and goes back, if not full */
+HIDDEN void __gmp_pool_took(void);	/* ... with a P: keep the pool non-empty */
+HIDDEN int __gmp_pool_parked(void);
+/* The status word of the P bm may lose, if it holds one armed; 0 if not. */
+HIDDEN uint64_t __gmp_act_takeable(struct m *bm, struct p **pp);
+/* bm sleeps with p in state st: claim p if wanted, else leave it. */
+HIDDEN struct p *__gmp_act_take(struct p *p, uint64_t st);
+HIDDEN void __gmp_act_demand(void);
+HIDDEN extern _Atomic int __gmp_act_nblocked;	/* Ps with kblocked set */
+/* Park as an activation: the P to run, or NULL: the pool is full, park idle. */
+HIDDEN struct p *__gmp_activation(struct m *m);
+HIDDEN void __gmp_act_register(struct m *m);	/* on the new M's thread */
+HIDDEN void __gmp_act_unregister(struct m *m);	/* on the M's thread, at exit */
 
 /* The P is its M's again: an on-demand taker need not look at it. */
-static inline void __gmp_kmod_forget(struct p *p, uint64_t status)
+static inline void __gmp_act_forget(struct p *p, uint64_t status)
 {
 	if (unlikely(load_relaxed(&p->kblocked) == status) &&
 	    atomic_compare_exchange_strong(&p->kblocked, &status, 0))
-		atomic_fetch_sub(&__gmp_kmod_nblocked, 1);
+		atomic_fetch_sub(&__gmp_act_nblocked, 1);
 }
 
-/* The armed word of our slot: one store, read by the kernel on this CPU. */
-static inline void __gmp_kmod_arm(struct m *m)
+/*
+ * The armed word: one relaxed store, no system call. kmod: the kernel
+ * reads it when the thread leaves its CPU. perf: a taker reads it after
+ * the M's block record, which this thread's kernel entry wrote later (x86
+ * stores are seen in program order, kernel ones included).
+ */
+HIDDEN void __gmp_perf_enable(struct m *m);
+
+static inline void __gmp_arm(struct m *m)
 {
-	if (m->kslot) {
+	if (m->armw) {
 		m->karmed = true;
-		gmp_dev_arm(m->kslot);
+		__atomic_store_n(m->armw, 1, __ATOMIC_RELAXED);
+		/*
+		 * perf: was our event switched off while we were unarmed? A
+		 * taker that turns it off stores off, then reads our armed
+		 * word; we store that word, then read off: Dekker, one of us
+		 * sees the other (handoff_perf.c, quiet()).
+		 */
+		if (m->pr.fd >= 0) {
+			full_barrier();
+			if (unlikely(load_relaxed(&m->pr.off)))
+				__gmp_perf_enable(m);
+		}
 	}
 }
 
-static inline void __gmp_kmod_disarm(struct m *m)
+static inline void __gmp_disarm(struct m *m)
 {
 	if (m->karmed) {
 		m->karmed = false;
-		gmp_dev_disarm(m->kslot);
+		__atomic_store_n(m->armw, 0, __ATOMIC_RELAXED);
 	}
 }
+
+/* ---- the /dev/gmp handoff (handoff_kmod.c) ------------------------------ */
+
+/* Open /dev/gmp; 0, or -errno when it cannot be used (message if required). */
+HIDDEN int __gmp_kmod_init(bool required);
+HIDDEN void __gmp_kmod_debug_line(const char *why);
+HIDDEN void __gmp_kmod_register(struct m *m);	/* on the new M's thread */
+HIDDEN void __gmp_kmod_unregister(struct m *m);
+HIDDEN struct p *__gmp_kmod_activation(struct m *m);
+HIDDEN bool __gmp_kmod_asleep(struct m *bm, uint64_t st);
+HIDDEN void __gmp_kmod_stats(struct gmp_handoff_stats *st);
+
+/* ---- the perf context-switch handoff (handoff_perf.c) ------------------- */
+
+HIDDEN int __gmp_perf_config(void);	/* GMP_PERF_PAGES; -EINVAL if bad */
+/* Can this thread open a context-switch event and map its ring? why: the
+ * reason it cannot (for GMP_DEBUG and the forced mode's message). */
+HIDDEN int __gmp_perf_init(bool required, char *why, size_t whylen);
+HIDDEN void __gmp_perf_debug_line(const char *why);
+HIDDEN void __gmp_perf_register(struct m *m);	/* on the new M's thread */
+HIDDEN void __gmp_perf_unregister(struct m *m);
+HIDDEN struct p *__gmp_perf_activation(struct m *m);
+HIDDEN bool __gmp_perf_asleep(struct m *bm, uint64_t st);
+HIDDEN void __gmp_perf_pause(struct m *m);	/* the runtime parks this M */
 
 #endif /* GMP_INTERNAL_H */

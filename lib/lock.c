@@ -30,10 +30,10 @@ int __gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t ns)
 		tsp = &ts;
 	}
 	if (armed)
-		__gmp_kmod_disarm(m);
+		__gmp_disarm(m);
 	ret = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
 	if (armed)
-		__gmp_kmod_arm(m);
+		__gmp_arm(m);
 	return ret;
 }
 

@@ -9,7 +9,8 @@
  *    Dead Gs keep their stacks and are cached per P (64) and globally, so a
  *    spawn costs no system call once the cache is warm (stack.c).
  * M: a worker thread. Created on demand (startm -> newm), parked on a futex
- *    when idle (stopm), never destroyed. Its own pthread stack is its "g0":
+ *    when idle (stopm); its thread ends only when a test asks (mexit), and
+ *    its struct is never freed. Its own pthread stack is its "g0":
  *    the scheduler runs there; a G switches to g0 to block, yield or exit
  *    (mcall), and g0 picks the next G (schedule) and switches to it
  *    (execute). Two switches per handoff, but no G ever runs scheduler code
@@ -62,8 +63,14 @@
  * (an activation), which claims the P with the same CAS and becomes its
  * M. An M whose P was taken parks as an activation while the pool is
  * short (stopm). A G readied while no P is idle takes at once a P whose
- * M the module reports asleep (wakep_local -> __gmp_kmod_demand). With
- * GMP_TRANSPARENT the slot stays armed while G code runs, the P being
+ * M the module reports asleep (wakep_local -> __gmp_act_demand). perf
+ * (handoff_perf.c): the same without a module - every M opens a perf
+ * context-switch event on itself as it starts, activations wait in
+ * epoll_wait on all of them, and a switch-out record that is no
+ * preemption, of an armed M, is the upcall; the runtime's own parking
+ * disables the M's event (__gmp_perf_pause), which the M's next arming
+ * enables again (__gmp_arm). What the two share is in activation.c.
+ * With GMP_TRANSPARENT the M stays armed while G code runs, the P being
  * {P_GCODE, m, seq} then: see "transparent mode" below.
  *
  * Time slices (Go's schedtick/inheritTime): a G taken from runnext
@@ -72,9 +79,10 @@
  * switch (which would starve the rest of the queue and hide a P whose
  * pair keeps blocking in syscalls from the retake rule).
  *
- * Preemption is cooperative: sysmon (in kmod mode, the same thread as a
- * plain 10 ms tick) sets p->preempt when a P has run the same G for 10 ms;
- * every libgmp call checks it (__gmp_preempt_check) and yields.
+ * Preemption is cooperative: sysmon (in kmod and perf mode, the same
+ * thread as a plain 10 ms tick) sets p->preempt when a P has run the same
+ * G for 10 ms; every libgmp call checks it (__gmp_preempt_check) and
+ * yields.
  * Asynchronous preemption (a signal and a switch from the handler) is not
  * done: C code interrupted anywhere may hold a libc lock (malloc's),
  * and another G on the same thread would then deadlock on it.
@@ -440,6 +448,7 @@ static struct p *releasep(struct m *m)
 /* ---- Ms ---------------------------------------------------------------- */
 
 static _Noreturn void schedule(struct m *m);
+static void stopm(struct m *m);
 static void wakep_local(void);
 
 static void *mstart(void *arg)
@@ -452,12 +461,19 @@ static void *mstart(void *arg)
 #ifdef GMP_TSAN
 	m->tsan_g0 = __tsan_get_current_fiber();
 #endif
-	if (sched.handoff == GMP_HANDOFF_KMOD)
-		__gmp_kmod_register(m);
+	m->tid = (int)gettid();
+	if (__gmp_uses_activations(sched.handoff))
+		__gmp_act_register(m);
 	if (m->kactivate) {
 		/* A new spare M: it runs the first P an upcall gives it. */
+		struct p *p;
+
 		m->kactivate = false;
-		acquirep(m, __gmp_kmod_activation(m));
+		p = __gmp_activation(m);
+		if (p)
+			acquirep(m, p);
+		else
+			stopm(m);
 	} else {
 		acquirep(m, m->nextp);
 		m->nextp = NULL;
@@ -484,6 +500,7 @@ static void newm(struct p *p, bool spinning, bool activation)
 	m->nextp = p;
 	m->spinning = spinning;
 	m->kactivate = activation;
+	m->pr.fd = -1;
 	m->fastrand = 0x9E3779B97F4A7C15ULL * (uint64_t)(m->id + 1) ^
 		      (uint64_t)__gmp_nanotime();
 	if (!m->fastrand)
@@ -546,30 +563,97 @@ void __gmp_startm_activation(void)
 	__gmp_notewakeup(&nm->park);	/* release: kactivate */
 }
 
+static _Noreturn void mexit(struct m *m);
+
 /*
- * Park this M until it gets a P: from startm, or, in kmod mode while the
- * activation pool is short, from an upcall it waits for in /dev/gmp.
+ * Park this M until it gets a P: from startm, or, in kmod and perf mode
+ * while the activation pool is short, from an upcall it waits for.
  */
 static void stopm(struct m *m)
 {
+	struct p *p;
+
 	if (m->p || m->spinning)
 		__gmp_fatal("stopm: M%d holds a P or spins", m->id);
-	if (sched.handoff == GMP_HANDOFF_KMOD && __gmp_kmod_join_pool()) {
-		acquirep(m, __gmp_kmod_activation(m));
+	for (;;) {
+		if (__gmp_uses_activations(sched.handoff) && __gmp_pool_join() &&
+		    (p = __gmp_activation(m))) {
+			acquirep(m, p);
+			return;
+		}
+		__gmp_lock(&sched.lock);
+		mput(m);
+		__gmp_unlock(&sched.lock);
+		__gmp_perf_pause(m);	/* perf: our own parking is nobody's news */
+		__gmp_notesleep(&m->park);
+		__gmp_noteclear(&m->park);
+		if (m->exiting)
+			mexit(m);
+		if (m->kactivate) {
+			m->kactivate = false;
+			p = __gmp_activation(m);
+			if (p) {
+				acquirep(m, p);
+				return;
+			}
+			continue;	/* the pool filled up without us */
+		}
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
 		return;
 	}
+}
+
+/*
+ * End this idle M's thread, leaving nothing of it behind but its struct
+ * (never freed: takers may hold it): its handoff registration (perf: the
+ * event, its ring and its fd) and its signal stack. Only the test hook
+ * below asks for it so far; an idle-M reaper would too.
+ */
+static _Noreturn void mexit(struct m *m)
+{
+	if (__gmp_uses_activations(sched.handoff))
+		__gmp_act_unregister(m);
+	__gmp_stack_thread_fini(m);
+	__gmp_tls_m = NULL;
+	pthread_exit(NULL);
+}
+
+/*
+ * Test hook (hidden; selftests/lib link libgmp.a): every M parked idle
+ * exits. Returns how many were told to, their thread ids in tids[max].
+ */
+HIDDEN int __gmp_test_exit_idle_ms(int *tids, int max);
+int __gmp_test_exit_idle_ms(int *tids, int max)
+{
+	struct m *list, *m, *next;
+	int n = 0;
+
 	__gmp_lock(&sched.lock);
-	mput(m);
+	list = sched.midle;
+	sched.midle = NULL;
+	sched.nmidle = 0;
 	__gmp_unlock(&sched.lock);
-	__gmp_notesleep(&m->park);
-	__gmp_noteclear(&m->park);
-	if (m->kactivate) {
-		m->kactivate = false;
-		acquirep(m, __gmp_kmod_activation(m));
-		return;
+	for (m = list; m; m = next, n++) {
+		next = m->schedlink;
+		if (n < max)
+			tids[n] = m->tid;
+		m->exiting = true;
+		__gmp_notewakeup(&m->park);	/* release: exiting */
 	}
-	acquirep(m, m->nextp);
-	m->nextp = NULL;
+	return n;
+}
+
+/* Test hook: how many Ms are parked idle (on sched.midle) now. */
+HIDDEN int __gmp_test_idle_ms(void);
+int __gmp_test_idle_ms(void)
+{
+	int n;
+
+	__gmp_lock(&sched.lock);
+	n = sched.nmidle;
+	__gmp_unlock(&sched.lock);
+	return n;
 }
 
 /*
@@ -592,6 +676,7 @@ static void stopm_timed(struct m *m, int64_t when)
 	__gmp_unlock(&sched.lock);
 
 	now = __gmp_nanotime();
+	__gmp_perf_pause(m);
 	if (when > now)
 		__gmp_notetsleep(&m->park, when - now);
 
@@ -648,13 +733,13 @@ static void wakep_local(void)
 
 	if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) == 0) {
 		/*
-		 * kmod: no idle P, but maybe a P whose M sleeps in a syscall
-		 * (an activation left it, having nothing to run then): take
-		 * it now. Relaxed loads: hints, re-checked by the taker.
+		 * kmod, perf: no idle P, but maybe a P whose M sleeps in a
+		 * syscall (an activation left it, having nothing to run then):
+		 * take it now. Relaxed loads: hints, re-checked by the taker.
 		 */
-		if (load_relaxed(&__gmp_kmod_nblocked) > 0 &&
+		if (load_relaxed(&__gmp_act_nblocked) > 0 &&
 		    atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) == 0)
-			__gmp_kmod_demand();
+			__gmp_act_demand();
 		return;
 	}
 	if (atomic_load(&sched.nmspinning) != 0 ||
@@ -706,7 +791,7 @@ void __gmp_handoffp(struct p *p)
 	handoffp(p);
 }
 
-/* ---- transparent mode (kmod): G code runs with the P takeable ----------- */
+/* ---- transparent mode (kmod, perf): G code runs with the P takeable ----- */
 
 /*
  * With GMP_TRANSPARENT an M's slot is armed while its goroutine's code
@@ -729,7 +814,7 @@ static void gcode_enter(struct m *m)
 	store_relaxed(&m->kp, p);
 	/* release: our P work happens before a taker's CAS (acq_rel). */
 	store_release(&p->status, P_STATUS(P_GCODE, m->id, p->seq));
-	__gmp_kmod_arm(m);
+	__gmp_arm(m);
 }
 
 /* Back in the runtime: own the P again, or learn it is gone (false). */
@@ -738,7 +823,7 @@ static bool gcode_reclaim(struct m *m)
 	struct p *p = m->p;
 	uint64_t want;
 
-	__gmp_kmod_disarm(m);
+	__gmp_disarm(m);
 	if (!p)
 		return false;
 	want = P_STATUS(P_GCODE, m->id, m->kseq);
@@ -747,7 +832,7 @@ static bool gcode_reclaim(struct m *m)
 			P_STATUS(P_RUNNING, m->id, m->kseq),
 			memory_order_acq_rel, memory_order_relaxed)) {
 		p->m = m;
-		__gmp_kmod_forget(p, want);
+		__gmp_act_forget(p, want);
 		return true;
 	}
 	m->p = NULL;
@@ -781,7 +866,7 @@ static void gcode_stop(struct m *m)
 		m->p = NULL;
 		hstat_inc(lost);
 	}
-	__gmp_kmod_disarm(m);
+	__gmp_disarm(m);
 	mcall(exitsyscall0, false);
 }
 
@@ -1373,8 +1458,8 @@ int gmp_syscall_enter(void)
 	store_release(&p->status, P_STATUS(P_SYSCALL, m->id, p->seq));
 	if (load_relaxed(&sched.sysmonwait))
 		__gmp_sysmon_wake();
-	/* kmod: from here the module reports our blocks (one store). */
-	__gmp_kmod_arm(m);
+	/* kmod, perf: from here our blocks are reported (one store). */
+	__gmp_arm(m);
 	return 0;
 }
 
@@ -1412,7 +1497,7 @@ int gmp_syscall_exit(void)
 		return -EINVAL;
 	m->oldp = NULL;
 	/* Before the CAS: once we own the P again, no block may be reported. */
-	__gmp_kmod_disarm(m);
+	__gmp_disarm(m);
 	want = P_STATUS(P_SYSCALL, m->id, m->syscallseq);
 	/* acq_rel: if a taker had the P and gave it back idle we do not get here. */
 	if (atomic_compare_exchange_strong_explicit(&p->status, &want,
@@ -1422,7 +1507,7 @@ int gmp_syscall_exit(void)
 		p->m = m;
 		store_relaxed(&m->curg->status, G_RUNNING);
 		/* An activation left this syscall to on-demand takers: not any more. */
-		__gmp_kmod_forget(p, want);
+		__gmp_act_forget(p, want);
 		return 0;
 	}
 	/*
@@ -1514,12 +1599,12 @@ static bool debug_on(void)
 
 static int do_init(const struct gmp_config *cfg)
 {
-	int procs = 0, handoff = GMP_HANDOFF_DEFAULT, kret = 0;
-	bool transparent = false;
+	int procs = 0, handoff = GMP_HANDOFF_DEFAULT, ret;
+	bool transparent = false, debug = debug_on();
+	char kwhy[160] = "", pwhy[200] = "", autowhy[400] = "";
 	size_t stack = 0;
 	const char *s;
 	long pagesz = sysconf(_SC_PAGESIZE);
-	int ret;
 
 	if (cfg) {
 		if (cfg->size != sizeof(*cfg) || (cfg->flags & ~GMP_CONFIG_TRANSPARENT))
@@ -1528,7 +1613,7 @@ static int do_init(const struct gmp_config *cfg)
 			if (cfg->reserved[i])
 				return -EINVAL;
 		if (cfg->maxprocs > 1024 || cfg->handoff < 0 ||
-		    cfg->handoff > GMP_HANDOFF_KMOD)
+		    cfg->handoff > GMP_HANDOFF_PERF)
 			return -EINVAL;
 		procs = cfg->maxprocs;
 		stack = cfg->stack_size;
@@ -1582,23 +1667,53 @@ static int do_init(const struct gmp_config *cfg)
 			handoff = GMP_HANDOFF_SYSMON;
 		else if (!strcmp(s, "kmod"))
 			handoff = GMP_HANDOFF_KMOD;
+		else if (!strcmp(s, "perf"))
+			handoff = GMP_HANDOFF_PERF;
 		else {
-			fprintf(stderr, "gmp: GMP_HANDOFF=%s: want sysmon, kmod or auto\n", s);
+			fprintf(stderr, "gmp: GMP_HANDOFF=%s: want sysmon, kmod, perf or auto\n", s);
 			return -EINVAL;
 		}
 	}
+	/* A bad variable is an error even if the mode picked would not use it. */
+	if (handoff != GMP_HANDOFF_SYSMON && (ret = __gmp_pool_init(procs)) < 0)
+		return ret;
+	if ((handoff == GMP_HANDOFF_PERF || handoff == GMP_HANDOFF_AUTO) &&
+	    (ret = __gmp_perf_config()) < 0)
+		return ret;
+	/* auto: kmod, else perf, else sysmon; each refusal's reason kept. */
 	if (handoff == GMP_HANDOFF_KMOD || handoff == GMP_HANDOFF_AUTO) {
-		kret = __gmp_kmod_init(handoff == GMP_HANDOFF_KMOD, procs);
-		/* -EINVAL: a bad variable (GMP_ACTIVATIONS), not a missing module. */
-		if (kret < 0 && (handoff == GMP_HANDOFF_KMOD || kret == -EINVAL))
-			return kret;
-		handoff = kret < 0 ? GMP_HANDOFF_SYSMON : GMP_HANDOFF_KMOD;
+		ret = __gmp_kmod_init(handoff == GMP_HANDOFF_KMOD);
+		if (ret == 0) {
+			handoff = GMP_HANDOFF_KMOD;
+		} else if (handoff == GMP_HANDOFF_KMOD) {
+			return ret;
+		} else {
+			snprintf(kwhy, sizeof(kwhy), "%s: %s%s", GMP_DEVICE_PATH, strerror(-ret),
+				 ret == -ENODEV ? " (gmp.ko not loaded)" : "");
+			if (debug)
+				fprintf(stderr, "gmp: auto: kmod refused: %s\n", kwhy);
+		}
 	}
-	/* Transparent mode needs the module; sysmon cannot tell a block. */
-	if (handoff != GMP_HANDOFF_KMOD && transparent) {
+	if (handoff == GMP_HANDOFF_PERF || handoff == GMP_HANDOFF_AUTO) {
+		ret = __gmp_perf_init(handoff == GMP_HANDOFF_PERF, pwhy, sizeof(pwhy));
+		if (ret < 0 && handoff == GMP_HANDOFF_PERF)
+			return ret;
+		if (ret == 0) {
+			handoff = GMP_HANDOFF_PERF;
+		} else {
+			handoff = GMP_HANDOFF_SYSMON;
+			if (debug)
+				fprintf(stderr, "gmp: auto: perf refused: %s\n", pwhy);
+		}
+	}
+	if (*kwhy)
+		snprintf(autowhy, sizeof(autowhy), "auto: %s%s%s", kwhy, *pwhy ? "; " : "",
+			 pwhy);
+	/* Transparent mode needs to see blocks; sysmon cannot tell one. */
+	if (!__gmp_uses_activations(handoff) && transparent) {
 		transparent = false;
-		if (debug_on())
-			fprintf(stderr, "gmp: GMP_TRANSPARENT ignored: it needs /dev/gmp\n");
+		if (debug)
+			fprintf(stderr, "gmp: GMP_TRANSPARENT ignored: it needs /dev/gmp or perf\n");
 	}
 
 	sched.allp = aligned_alloc(64, sizeof(struct p) * procs);
@@ -1609,7 +1724,7 @@ static int do_init(const struct gmp_config *cfg)
 	sched.stack_size = stack;
 	sched.handoff = handoff;
 	sched.transparent = transparent;
-	/* kmod: sysmon is only the preemption tick (handoff_sysmon.c). */
+	/* kmod, perf: sysmon is only the preemption tick (handoff_sysmon.c). */
 	store_relaxed(&sched.sysmon_retake, handoff == GMP_HANDOFF_SYSMON);
 	ncoprimes = 0;
 	for (int i = 1; i <= procs && ncoprimes < 256; i++) {
@@ -1639,14 +1754,15 @@ static int do_init(const struct gmp_config *cfg)
 	ret = __gmp_sysmon_start();
 	if (ret < 0)
 		return ret;
-	if (handoff == GMP_HANDOFF_KMOD)
-		__gmp_kmod_start();
-	if (debug_on()) {
+	if (__gmp_uses_activations(handoff))
+		__gmp_pool_fill();
+	if (debug) {
 		if (handoff == GMP_HANDOFF_KMOD)
-			__gmp_kmod_debug_line();
-		else if (kret < 0)
-			fprintf(stderr, "gmp: handoff sysmon (auto: /dev/gmp: %s)\n",
-				strerror(-kret));
+			__gmp_kmod_debug_line(NULL);
+		else if (handoff == GMP_HANDOFF_PERF)
+			__gmp_perf_debug_line(*autowhy ? autowhy : NULL);
+		else if (*autowhy)
+			fprintf(stderr, "gmp: handoff sysmon (%s)\n", autowhy);
 		else
 			fprintf(stderr, "gmp: handoff sysmon (asked for)\n");
 	}
@@ -1776,6 +1892,11 @@ int gmp_handoff_stats(struct gmp_handoff_stats *st)
 	st->stale = load_relaxed(&__gmp_hstats.stale);
 	st->overflows = load_relaxed(&__gmp_hstats.overflows);
 	st->lost = load_relaxed(&__gmp_hstats.lost);
+	st->perf_takes = load_relaxed(&__gmp_hstats.perf_takes);
+	st->perf_blocks = load_relaxed(&__gmp_hstats.perf_blocks);
+	st->perf_lost = load_relaxed(&__gmp_hstats.perf_lost);
+	if (__gmp_uses_activations(sched.handoff))
+		st->activations = __gmp_pool_parked();
 	if (sched.handoff == GMP_HANDOFF_KMOD)
 		__gmp_kmod_stats(st);
 	return 0;

@@ -206,8 +206,14 @@ void __gmp_stack_check(struct g *gp)
 	}
 }
 
-static struct sigaction old_segv;
+static struct sigaction old_segv, old_bus;
 
+/*
+ * SIGSEGV, and SIGBUS: without a guard (GMP_STACK_GUARD=canary) an
+ * overflow runs into whatever is mapped below the stack, which may be a
+ * mapping whose pages fault with SIGBUS (a perf ring's data pages, a file
+ * past its end).
+ */
 static void segv_handler(int sig, siginfo_t *si, void *uctx)
 {
 	struct m *m = __gmp_getm();
@@ -215,6 +221,7 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx)
 	ucontext_t *uc = uctx;
 	char *addr = si->si_addr;
 	char *rsp = (char *)(uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
 
 	if (gp && gp->stack_lo) {
 		char *lo = gp->stack_lo;
@@ -225,18 +232,21 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx)
 			struct sigaction dfl = { .sa_handler = SIG_DFL };
 
 			report_overflow(gp, addr);
+			/* As a failed canary check does: not a bus error. */
+			if (sig == SIGBUS)
+				abort();
 			/* Return into the faulting access with the default action. */
 			sigaction(sig, &dfl, NULL);
 			return;
 		}
 	}
-	if (old_segv.sa_flags & SA_SIGINFO) {
-		if (old_segv.sa_sigaction) {
-			old_segv.sa_sigaction(sig, si, uctx);
+	if (old->sa_flags & SA_SIGINFO) {
+		if (old->sa_sigaction) {
+			old->sa_sigaction(sig, si, uctx);
 			return;
 		}
-	} else if (old_segv.sa_handler != SIG_DFL && old_segv.sa_handler != SIG_IGN) {
-		old_segv.sa_handler(sig);
+	} else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+		old->sa_handler(sig);
 		return;
 	}
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
@@ -251,7 +261,7 @@ int __gmp_stack_install_handler(void)
 	sa.sa_sigaction = segv_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSEGV, &sa, &old_segv) < 0)
+	if (sigaction(SIGSEGV, &sa, &old_segv) < 0 || sigaction(SIGBUS, &sa, &old_bus) < 0)
 		return -errno;
 	return 0;
 }
@@ -277,4 +287,15 @@ int __gmp_stack_thread_init(struct m *m)
 		pthread_attr_destroy(&attr);
 	}
 	return 0;
+}
+
+/* The thread of m exits: its signal stack goes (on that thread). */
+void __gmp_stack_thread_fini(struct m *m)
+{
+	stack_t ss = { .ss_flags = SS_DISABLE };
+
+	if (m->altstack && sigaltstack(&ss, NULL) == 0) {
+		munmap(m->altstack, ALTSTACK_SIZE);
+		m->altstack = NULL;
+	}
 }

@@ -68,20 +68,51 @@ extern "C" {
  * CPU and wakes a parked spare M (an *activation*), which takes the P with
  * one CAS and runs its goroutines: no polling thread. A goroutine readied
  * while no P is idle takes at once a P whose M the module reports asleep.
+ *
+ * perf: the same without a module. Each M opens a perf event on itself
+ * (PERF_COUNT_SW_DUMMY with context_switch = 1, user space only) with a
+ * small mmapped ring, when it starts, and closes it when it exits; the
+ * kernel writes a record at each of its context switches. Activations
+ * wait in epoll_wait(2) on all the rings; a switch-out that is not a
+ * preemption, of an M in a system call (or running goroutine code, in
+ * transparent mode), makes one take the P with the same CAS as kmod mode.
+ * Lost records (a full ring) make it look at every P instead: a P in a
+ * system call whose M /proc shows asleep is taken. An M's event is on
+ * only from its next system call after it parked or was seen running
+ * unarmed (an ioctl then). Costs, unlike kmod: a record written at every
+ * switch in and out of such an M, wanted or not (a preemption, the wake
+ * after a block), and an activation woken to read it; one file
+ * descriptor and one mapping (1 + GMP_PERF_PAGES pages, locked memory)
+ * per M; activations wait as SCHED_BATCH; and it needs
+ * perf_event_open(2) for one's own threads (Debian's and Ubuntu's
+ * kernels forbid it to unprivileged users with their default
+ * perf_event_paranoid of 3; mainline kernels allow it up to 2, or with
+ * CAP_PERFMON). An M that cannot open its event (out of file descriptors
+ * or locked memory) is watched by sysmon's polling instead.
+ *
  * sysmon: a Go-style thread polls every 20 us to 10 ms and takes Ps that
- * stayed in a system call for a tick. auto: kmod when /dev/gmp opens and
- * speaks our ABI version, else sysmon.
+ * stayed in a system call for a tick.
+ *
+ * auto: kmod when /dev/gmp opens and speaks our ABI version, else perf
+ * when a context-switch event opens and its ring maps, else sysmon.
+ * GMP_DEBUG=1 says why each one it passed over was refused.
+ *
+ * In kmod and perf mode a thread remains besides the Ms, the 10 ms
+ * preemption tick (gmp-tick): it asks goroutines that ran for 10 ms to
+ * yield and starts an M for an overdue timer, but takes no P from a
+ * system call (unless some M could not be watched).
  */
 enum gmp_handoff {
 	GMP_HANDOFF_DEFAULT = 0,	/* $GMP_HANDOFF, else auto */
-	GMP_HANDOFF_AUTO,		/* kmod if /dev/gmp is usable, else sysmon */
+	GMP_HANDOFF_AUTO,		/* kmod if usable, else perf, else sysmon */
 	GMP_HANDOFF_SYSMON,		/* a Go-style sysmon thread */
 	GMP_HANDOFF_KMOD,		/* /dev/gmp upcalls (-ENODEV without it) */
+	GMP_HANDOFF_PERF,		/* perf context-switch records, no module */
 };
 
 /*
- * Transparent mode (kmod only; GMP_TRANSPARENT=1 or this flag): an M's
- * slot stays armed while goroutine code runs, not only inside
+ * Transparent mode (kmod and perf; GMP_TRANSPARENT=1 or this flag): an
+ * M stays armed while goroutine code runs, not only inside
  * gmp_syscall_enter/exit and the wrappers, so a goroutine that blocks in
  * a raw read(2), in a library's own fsync(2) or on a page fault releases
  * its P too. The M that comes back from such a block may have lost its P:
@@ -102,8 +133,11 @@ enum gmp_handoff {
 /*
  * Environment (read once, at start): GMP_MAXPROCS, GMP_STACK_SIZE (bytes,
  * or with k/M), GMP_HANDOFF, GMP_TRANSPARENT=1, GMP_ACTIVATIONS (spare Ms
- * parked in /dev/gmp, 1..64, default GMP_MAXPROCS + 1 up to 4), GMP_DEBUG=1
- * (one line on stderr says which handoff is in use and why), and
+ * parked in /dev/gmp or epoll_wait, 1..64, default GMP_MAXPROCS + 1 up to
+ * 4), GMP_PERF_PAGES (perf mode: data pages of each M's ring, a power of
+ * two, 1..256, default 2; each page holds 512 switch records), GMP_DEBUG=1
+ * (lines on stderr say which handoff is in use and, with auto, why the
+ * ones before it were refused), and
  * GMP_STACK_GUARD=mprotect|canary, which forces the guard used by kernels
  * without MADV_GUARD_INSTALL (< 6.13), or none (a canary word, checked at
  * each switch): for tests.
@@ -120,36 +154,46 @@ struct gmp_config {
 /*
  * Configure the runtime before its first use (optional: gmp_run and gmp_go
  * start it with the defaults). Values in cfg win over the environment
- * (GMP_MAXPROCS, GMP_STACK_SIZE, GMP_HANDOFF=sysmon|kmod|auto).
+ * (GMP_MAXPROCS, GMP_STACK_SIZE, GMP_HANDOFF=sysmon|kmod|perf|auto).
  * -EBUSY once started, -EINVAL for a bad field or variable; with kmod
  * handoff asked for explicitly, gmp_dev_open()'s error when /dev/gmp cannot
  * be used (-ENODEV: gmp.ko is not loaded; -EPROTO: another ABI version),
- * with a message on stderr.
+ * with a message on stderr; with perf handoff asked for explicitly, the
+ * error of perf_event_open(2) or of mapping the ring (-EACCES: not allowed,
+ * perf_event_paranoid; -EPERM: over the locked-memory limit; -ENOENT,
+ * -EINVAL, -EOPNOTSUPP: no such event in this kernel), with a message on
+ * stderr that says which.
  */
 int gmp_init(const struct gmp_config *cfg);
 
-/* The handoff in use: GMP_HANDOFF_SYSMON or _KMOD; 0 before the start. */
+/* The handoff in use: GMP_HANDOFF_SYSMON, _KMOD or _PERF; 0 before the start. */
 int gmp_handoff_mode(void);
 
 /* What the handoff did so far (since the start of the process). */
 struct gmp_handoff_stats {
 	unsigned int size;	/* in: sizeof(struct gmp_handoff_stats) */
-	int mode;		/* GMP_HANDOFF_SYSMON or _KMOD */
+	int mode;		/* GMP_HANDOFF_SYSMON, _KMOD or _PERF */
 	unsigned int transparent;	/* 1 if GMP_TRANSPARENT is in force */
-	unsigned int activations;	/* kmod: spare Ms parked in /dev/gmp now */
+	unsigned int activations;	/* kmod, perf: spare Ms parked now */
 	uint64_t sysmon_takes;	/* Ps taken from a syscall by sysmon */
 	uint64_t upcall_takes;	/* Ps taken by an activation on an upcall */
 	uint64_t demand_takes;	/* Ps of sleeping Ms taken for new work */
-	uint64_t upcalls;	/* events received by activations */
+	uint64_t upcalls;	/* events received by activations (perf: wakes) */
 	uint64_t stale;		/* events about a block already over */
-	uint64_t overflows;	/* GMP_EV_OVERFLOW received (all Ps rescanned) */
+	uint64_t overflows;	/* GMP_EV_OVERFLOW received, perf records lost
+				 * (or maybe lost: a full ring): Ps rescanned */
 	uint64_t lost;		/* transparent: Ms that found their P gone */
 	/* kmod: the module's counters of our group (GMP_IOC_STATS) */
 	uint64_t kblocks;	/* blocks of armed Ms */
 	uint64_t kwakeups;	/* activations woken */
 	uint64_t kevents;	/* records written to the ring */
 	uint64_t koverflows;	/* records lost, the ring full */
-	uint64_t reserved[4];
+	/* perf (since 0.2: in place of reserved words, same size) */
+	uint64_t perf_takes;	/* Ps taken by an activation on a perf record
+				 * (or by its rescan after lost records) */
+	uint64_t perf_blocks;	/* switch-out records of blocks read */
+	uint64_t perf_lost;	/* records the kernel reported lost */
+	uint64_t reserved[1];
 };
 
 /* 0, -EINVAL for a bad size, -EAGAIN before the start. */

@@ -4,7 +4,8 @@
  * /dev/gmp shim (gmpdev.h). Every kmod test SKIPs where /dev/gmp cannot be
  * used (a host without the module); in the VM they run with it loaded.
  * auto_falls_back_to_sysmon is the opposite: it runs only without the
- * module (run it before insmod or after rmmod).
+ * module, and where perf mode cannot be used either (else auto picks perf:
+ * perf_test.c covers that).
  *
  * No timing assertions: where a test needs "the M is asleep now" it waits
  * for the module's block counter, and "an activation is parked" for a
@@ -18,8 +19,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/perf_event.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,6 +38,32 @@ static bool kmod_usable(void)
 	if (gmp_dev_open(&dev, NULL) < 0)
 		return false;
 	gmp_dev_close(dev);
+	return true;
+}
+
+/* Would GMP_HANDOFF=auto pick perf mode without the module (handoff_perf.c)? */
+static bool perf_usable(void)
+{
+	struct perf_event_attr a;
+	long pg = sysconf(_SC_PAGESIZE);
+	void *p;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.type = PERF_TYPE_SOFTWARE;
+	a.config = PERF_COUNT_SW_DUMMY;
+	a.context_switch = 1;
+	a.exclude_kernel = 1;
+	a.exclude_hv = 1;
+	fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0)
+		return false;
+	p = mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return false;
+	munmap(p, 3 * pg);
 	return true;
 }
 
@@ -694,6 +723,8 @@ TEST(auto_falls_back_to_sysmon)
 
 	if (kmod_usable())
 		SKIP(return, "/dev/gmp is usable: run this before insmod or after rmmod");
+	if (perf_usable())
+		SKIP(return, "auto picks perf here (perf_test covers auto's fallbacks to sysmon)");
 	/*
 	 * Open problem, not a pass: once in a clean-clone host run the other
 	 * G ran during the read with sysmon_takes == 0, i.e. the P reached it
@@ -752,7 +783,7 @@ TEST(debug_line_names_the_mode)
 	ASSERT_EQ(0, status);
 	TH_LOG("%s", buf);
 	ASSERT_NE(NULL, strstr(buf, kmod_usable() ? "gmp: handoff kmod" :
-			       "gmp: handoff sysmon"));
+			       perf_usable() ? "gmp: handoff perf" : "gmp: handoff sysmon"));
 }
 
 /* ---- the shim alone, without the scheduler ----------------------------- */

@@ -23,6 +23,16 @@
  *                         by one goroutine alone (the mean of a run before
  *                         and one after) divided by the Ps; and against
  *                         the same nc goroutines with no blocking ones
+ *   bench csw N           two goroutines on two Ps ping-pong a byte through
+ *                         two pipes with gmp_read/gmp_write, N round trips:
+ *                         every read blocks its M (two context switches per
+ *                         read), so this is the handoff mode's cost per
+ *                         block and wake (kmod: an upcall; perf: a record
+ *                         at every switch, and its reader): ns per round
+ *                         trip, and per block (a round trip has two)
+ *   bench syscall N       one goroutine, N gmp_syscall(getppid): the
+ *                         mode's cost per system call that does not block
+ *                         (entry and exit, arming), ns per call
  *   bench probe 1         start the runtime and stop (is the mode usable?)
  *
  * The handoff mode is libgmp's choice ($GMP_HANDOFF), the Ps $GMP_MAXPROCS.
@@ -34,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static long arg_n;
@@ -158,15 +169,18 @@ static void print_handoff_stats(const char *what)
 		return;
 	printf("@hstat %s mode=%s transparent=%u activations=%u sysmon_takes=%llu "
 	       "upcall_takes=%llu demand_takes=%llu upcalls=%llu stale=%llu overflows=%llu "
-	       "lost=%llu kblocks=%llu kwakeups=%llu kevents=%llu koverflows=%llu\n", what,
-	       st.mode == GMP_HANDOFF_KMOD ? "kmod" : st.mode == GMP_HANDOFF_SYSMON ?
-	       "sysmon" : "?", st.transparent, st.activations,
+	       "lost=%llu kblocks=%llu kwakeups=%llu kevents=%llu koverflows=%llu "
+	       "perf_takes=%llu perf_blocks=%llu perf_lost=%llu\n", what,
+	       st.mode == GMP_HANDOFF_KMOD ? "kmod" : st.mode == GMP_HANDOFF_SYSMON ? "sysmon" :
+	       st.mode == GMP_HANDOFF_PERF ? "perf" : "?", st.transparent, st.activations,
 	       (unsigned long long)st.sysmon_takes, (unsigned long long)st.upcall_takes,
 	       (unsigned long long)st.demand_takes, (unsigned long long)st.upcalls,
 	       (unsigned long long)st.stale, (unsigned long long)st.overflows,
 	       (unsigned long long)st.lost, (unsigned long long)st.kblocks,
 	       (unsigned long long)st.kwakeups, (unsigned long long)st.kevents,
-	       (unsigned long long)st.koverflows);
+	       (unsigned long long)st.koverflows, (unsigned long long)st.perf_takes,
+	       (unsigned long long)st.perf_blocks,
+	       (unsigned long long)st.perf_lost);
 #else
 	(void)what;
 #endif
@@ -434,6 +448,55 @@ static void throughput_main(void *arg)
 	print_handoff_stats("throughput");
 }
 
+/* ---- the mode's cost per block and per system call -------------------- */
+
+static int cpa[2], cpb[2];
+
+static void csw_partner(void *arg)
+{
+	char c;
+
+	(void)arg;
+	for (long i = 0; i < arg_n + arg_n / 10; i++) {
+		if (gmp_read(cpa[0], &c, 1) != 1 || gmp_write(cpb[1], &c, 1) != 1)
+			abort();
+	}
+}
+
+static void csw_main(void *arg)
+{
+	char c = 1;
+	int64_t t0 = 0;
+
+	(void)arg;
+	if (pipe(cpa) < 0 || pipe(cpb) < 0)
+		abort();
+	gmp_go(csw_partner, NULL);
+	for (long i = -arg_n / 10; i < arg_n; i++) {	/* a tenth to warm up */
+		if (i == 0)
+			t0 = gmp_now();
+		if (gmp_write(cpa[1], &c, 1) != 1 || gmp_read(cpb[0], &c, 1) != 1)
+			abort();
+	}
+	printf("csw_roundtrip_ns %.1f ns\n", (double)(gmp_now() - t0) / arg_n);
+	printf("csw_block_ns %.1f ns\n", (double)(gmp_now() - t0) / arg_n / 2);
+	print_handoff_stats("csw");
+}
+
+static void syscall_main(void *arg)
+{
+	int64_t t0 = 0;
+
+	(void)arg;
+	for (long i = -arg_n / 10; i < arg_n; i++) {
+		if (i == 0)
+			t0 = gmp_now();
+		gmp_syscall(SYS_getppid, 0, 0, 0, 0, 0, 0);
+	}
+	printf("syscall_ns %.1f ns\n", (double)(gmp_now() - t0) / arg_n);
+	print_handoff_stats("syscall");
+}
+
 static void probe_main(void *arg)
 {
 	(void)arg;
@@ -447,7 +510,8 @@ int main(int argc, char **argv)
 	int ret;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: bench pingpong|spawn|rss|handoff|throughput|probe N [MS...]\n");
+		fprintf(stderr, "usage: bench pingpong|spawn|rss|handoff|throughput|csw|syscall|probe "
+			"N [MS...]\n");
 		return 2;
 	}
 	arg_c = argc;
@@ -465,6 +529,10 @@ int main(int argc, char **argv)
 		fn = handoff_main;
 	else if (!strcmp(argv[1], "throughput"))
 		fn = throughput_main;
+	else if (!strcmp(argv[1], "csw"))
+		fn = csw_main;
+	else if (!strcmp(argv[1], "syscall"))
+		fn = syscall_main;
 	else if (!strcmp(argv[1], "probe"))
 		fn = probe_main;
 	if (!fn || arg_n <= 0)

@@ -13,6 +13,9 @@
 #   @lat / @cdf NAME ...          latency figures (benchstat)
 #   @tp RUNTIME REP KEY VALUE     throughput figures
 #   @reg / @regmed / @reg-na      cost of being registered (regcost)
+#   @csw / @cswmed / @csw-na      cost per context switch, raw (regcost -c)
+#   @ovh RUNTIME REP KEY VALUE    the mode's cost per block and per syscall
+#                                 inside libgmp (bench-gmp csw, syscall)
 #   @wl-json LINE                 wakelat's JSON, line by line
 #   @hstat RUN key=value ...      libgmp's handoff counters of a run
 #   @note TEXT
@@ -24,7 +27,7 @@ R=${BENCH_TMP:-/tmp/gmp-bench}
 rm -rf "$R"
 mkdir -p "$R"
 
-NSTEPS=$((1 + 2 * ROUNDS * 3 + 1 + TP_REPS * 3 + 1 + 1))
+NSTEPS=$((1 + 2 * ROUNDS * 4 + 1 + TP_REPS * 4 + 2 + OVH_REPS * 3 + 1))
 STEP=0
 step() {
 	STEP=$((STEP + 1))
@@ -48,7 +51,7 @@ failed() {
 }
 
 setup() {
-	step "setup: module, fsync disk, kmod mode probe"
+	step "setup: module, fsync disk, kmod and perf mode probes"
 	echo "@env kernel=$(uname -r) cpus=$(nproc) where=$BENCH_WHERE"
 	if [ -e /dev/gmp ]; then
 		echo "@env module=present"
@@ -73,6 +76,16 @@ setup() {
 	# The handoff libgmp says it uses (GMP_DEBUG=1), for the record.
 	[ -n "$KMOD_WHY" ] || sed 's/^/@note GMP_HANDOFF=kmod GMP_DEBUG=1 says: /' "$R/probe.err" | head -n 3
 	[ -z "$KMOD_WHY" ] || echo "@na kmod $KMOD_WHY"
+	# perf mode: a context-switch perf event per M, no module.
+	PERF_WHY=
+	if ! GMP_HANDOFF=perf GMP_DEBUG=1 timeout 60 ./bench-gmp probe 1 >"$R/probe.out" 2>"$R/probe.err"; then
+		PERF_WHY="perf mode unavailable: $(why_of "$R/probe.err")"
+	elif ! grep -q '^@hstat .*mode=perf' "$R/probe.out"; then
+		PERF_WHY="perf mode unavailable: GMP_HANDOFF=perf ran another mode"
+	fi
+	[ -n "$PERF_WHY" ] || sed 's/^/@note GMP_HANDOFF=perf GMP_DEBUG=1 says: /' "$R/probe.err" | head -n 3
+	[ -z "$PERF_WHY" ] || echo "@na perf $PERF_WHY"
+	echo "@env perf_event_paranoid=$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null) uid=$(id -u 2>/dev/null)"
 
 	# fsync must really block: a file system on a loop device (on tmpfs:
 	# the loop worker does the I/O, the fsync caller sleeps until it is
@@ -113,6 +126,10 @@ hand() {
 		[ -z "$KMOD_WHY" ] || return 0
 		env GMP_MAXPROCS=1 GMP_HANDOFF=kmod BENCH_RAW="$raw" \
 			timeout $tmo ./bench-gmp handoff "$n" "$ms" >"$R/out" 2>"$R/err" || rc=$? ;;
+	perf)
+		[ -z "$PERF_WHY" ] || return 0
+		env GMP_MAXPROCS=1 GMP_HANDOFF=perf BENCH_RAW="$raw" \
+			timeout $tmo ./bench-gmp handoff "$n" "$ms" >"$R/out" 2>"$R/err" || rc=$? ;;
 	sysmon)
 		env GMP_MAXPROCS=1 GMP_HANDOFF=sysmon BENCH_RAW="$raw" \
 			timeout $tmo ./bench-gmp handoff "$n" "$ms" >"$R/out" 2>"$R/err" || rc=$? ;;
@@ -134,13 +151,13 @@ latency() {
 		if [ $ms = 0 ]; then n=$N_B2B; else n=$N_20MS; fi
 		r=1
 		while [ $r -le $ROUNDS ]; do
-			for rt in kmod sysmon go; do
+			for rt in kmod perf sysmon go; do
 				step "handoff latency, $([ $ms = 0 ] && echo back-to-back || echo "after $ms ms computing"): $rt, round $r/$ROUNDS ($((n / ROUNDS)) samples)"
 				hand $rt $ms $((n / ROUNDS))
 			done
 			r=$((r + 1))
 		done
-		for rt in kmod sysmon go; do
+		for rt in kmod perf sysmon go; do
 			if grep -qx "$rt-$ms" "$R/dead" 2>/dev/null; then
 				rm -f "$R/lat-$rt-$ms.raw"
 			fi
@@ -180,7 +197,7 @@ wakelat_run() {
 throughput() {
 	local r=1 rt rc tmo=$((60 + TP_WORK_MS / 100))
 	while [ $r -le $TP_REPS ]; do
-		for rt in kmod sysmon go; do
+		for rt in kmod perf sysmon go; do
 			step "throughput, 2 Ps: $rt, run $r/$TP_REPS (${TP_WORK_MS} ms of work)"
 			grep -qx "$rt-tp" "$R/dead" 2>/dev/null && continue
 			rc=0
@@ -188,6 +205,11 @@ throughput() {
 			kmod)
 				[ -z "$KMOD_WHY" ] || continue
 				env GMP_MAXPROCS=2 GMP_HANDOFF=kmod timeout $tmo \
+					./bench-gmp throughput "$TP_WORK_MS" $TP_ARGS "$FSYNC_DIR" \
+					>"$R/out" 2>"$R/err" || rc=$? ;;
+			perf)
+				[ -z "$PERF_WHY" ] || continue
+				env GMP_MAXPROCS=2 GMP_HANDOFF=perf timeout $tmo \
 					./bench-gmp throughput "$TP_WORK_MS" $TP_ARGS "$FSYNC_DIR" \
 					>"$R/out" 2>"$R/err" || rc=$? ;;
 			sysmon)
@@ -215,7 +237,41 @@ throughput() {
 
 regcost_run() {
 	step "cost of being registered: getppid(2) loop, $REG_ROUNDS rounds of $REG_CALLS"
-	./regcost -n "$REG_CALLS" -r "$REG_ROUNDS"
+	./regcost -n "$REG_CALLS" -r "$REG_ROUNDS" || return 1
+	step "cost per context switch, raw: pipe ping-pong on one CPU, $CSW_ROUNDS rounds of $CSW_CALLS"
+	./regcost -c -n "$CSW_CALLS" -r "$CSW_ROUNDS"
+}
+
+# The mode's cost inside libgmp, 2 Ps: per block (two Gs ping-pong through
+# pipes, every read blocks) and per non-blocking syscall (gmp_syscall
+# getppid), in kmod, perf and sysmon mode (sysmon: no per-switch hook).
+overhead() {
+	local r=1 rt rc tmo=$((120 + OVH_CSW_N / 500)) what
+	while [ $r -le $OVH_REPS ]; do
+		for rt in kmod perf sysmon; do
+			step "mode cost: $rt, run $r/$OVH_REPS ($OVH_CSW_N round trips, $OVH_SYS_N syscalls)"
+			case $rt in
+			kmod) [ -z "$KMOD_WHY" ] || continue ;;
+			perf) [ -z "$PERF_WHY" ] || continue ;;
+			esac
+			grep -qx "$rt-ovh" "$R/dead" 2>/dev/null && continue
+			for what in "csw $OVH_CSW_N" "syscall $OVH_SYS_N"; do
+				rc=0
+				env GMP_MAXPROCS=2 GMP_HANDOFF=$rt timeout $tmo ./bench-gmp $what \
+					>"$R/out" 2>"$R/err" || rc=$?
+				if [ $rc != 0 ]; then
+					failed "ovh-$rt" $rc $tmo
+					echo "$rt-ovh" >>"$R/dead"
+					break
+				fi
+				awk -v rt=$rt -v r=$r -v w="${what%% *}" '
+					$1 == "@hstat" { $1 = ""; $2 = ""; print "@hstat ovh-" rt "-" w "-" r $0; next }
+					{ print "@ovh " rt " " r " " $1 " " $2 }' "$R/out"
+			done
+		done
+		r=$((r + 1))
+	done
+	[ -z "$FAILED" ]
 }
 
 run setup setup
@@ -223,6 +279,7 @@ run latency latency
 run wakelat wakelat_run
 run throughput throughput
 run regcost regcost_run
+run overhead overhead
 [ "$BENCH_WHERE" = host ] || umount /mnt/disk 2>/dev/null
 # The module we loaded must go away cleanly after all that.
 [ -z "$MOD_LOADED" ] || run rmmod rmmod gmp

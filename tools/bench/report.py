@@ -15,8 +15,9 @@ import statistics
 import subprocess
 import sys
 
-RUNTIMES = [("kmod", "libgmp, kmod mode"), ("sysmon", "libgmp, sysmon mode"),
-            ("go", "Go {gover}, sysmon")]
+RUNTIMES = [("kmod", "libgmp, kmod mode"), ("perf", "libgmp, perf mode"),
+            ("sysmon", "libgmp, sysmon mode"), ("go", "Go {gover}, sysmon")]
+MODES = [("kmod", "kmod mode"), ("perf", "perf mode"), ("sysmon", "sysmon mode (no hook)")]
 FLOORS = [("wl-kmod-none", "raw floor: gmp.ko wake, unpinned"),
           ("wl-kmod-same", "  ... activation on M's CPU"),
           ("wl-kmod-other", "  ... activation on the other CPU"),
@@ -36,7 +37,8 @@ TARGETS = {
 def parse(path):
     r = {"env": {}, "na": {}, "fail": {}, "lat": {}, "cdf": {}, "tp": {},
          "reg": [], "regmed": {}, "reg_na": None, "wl_json": [], "notes": [],
-         "sections": {}, "steps": 0, "hstat": {}}
+         "sections": {}, "steps": 0, "hstat": {}, "csw": [], "cswmed": {}, "csw_na": {},
+         "ovh": {}}
     try:
         text = open(path, errors="replace").read()
     except OSError:
@@ -83,7 +85,28 @@ def parse(path):
             f = rest.split()
             r["regmed"][f[0]] = {k: float(v) for k, v in (x.split("=") for x in f[1:])}
         elif tag == "@reg-na":
-            r["reg_na"] = rest
+            if rest.startswith("perf "):
+                r["reg_perf_na"] = rest[5:]
+            else:
+                r["reg_na"] = rest
+        elif tag == "@csw":
+            f = rest.split()
+            d = {"state": f[0]}
+            d.update({k: float(v) for k, v in (x.split("=") for x in f[1:])})
+            r["csw"].append(d)
+        elif tag == "@cswmed":
+            f = rest.split()
+            r["cswmed"][f[0]] = {k: float(v) for k, v in (x.split("=") for x in f[1:])}
+        elif tag == "@csw-na":
+            st, _, why = rest.partition(" ")
+            r["csw_na"][st] = why
+        elif tag == "@ovh":
+            f = rest.split()
+            if len(f) >= 4:
+                try:
+                    r["ovh"].setdefault(f[0], {}).setdefault(f[2], []).append(float(f[3]))
+                except ValueError:
+                    pass
         elif tag == "@wl-json":
             r["wl_json"].append(rest)
         elif tag == "@hstat":
@@ -95,9 +118,10 @@ def parse(path):
                     d[k] = int(v)
                 except ValueError:
                     d[k] = v
-            # lat-RT-MS (one per round) or tp-RT-REP: summed per RT and scenario
+            # lat-RT-MS (one per round), tp-RT-REP or ovh-RT-WHAT-REP: summed
+            # per RT and scenario
             parts = f[0].split("-")
-            key = "-".join(parts[:3]) if parts[0] == "lat" else "-".join(parts[:2])
+            key = "-".join(parts[:3]) if parts[0] in ("lat", "ovh") else "-".join(parts[:2])
             agg = r["hstat"].setdefault(key, {"runs": 0})
             agg["runs"] += 1
             for k, v in d.items():
@@ -179,6 +203,8 @@ def main():
     wall = now - a.t_start if a.t_start else None
 
     kmod_na = r["na"].get("kmod")
+    perf_na = r["na"].get("perf")
+    mode_na = {"kmod": kmod_na, "perf": perf_na}
 
     # wakelat's own JSON (its k2u figures, counters, module stats)
     wakelat = None
@@ -203,8 +229,8 @@ def main():
             return e
         rt = key.split("-")[0]
         fk = "lat-" + key
-        if kind == "runtime" and rt == "kmod" and kmod_na:
-            e.update({"status": "n/a", "reason": kmod_na})
+        if kind == "runtime" and mode_na.get(rt):
+            e.update({"status": "n/a", "reason": mode_na[rt]})
         elif fk in r["fail"]:
             e.update({"status": "failed", "reason": r["fail"][fk]})
         elif kind == "floor" and wl_reason(key):
@@ -261,8 +287,8 @@ def main():
             rv = [x["throughput_ratio"] for x in runs if "throughput_ratio" in x]
             if rv:
                 e["min_ratio"], e["max_ratio"] = min(rv), max(rv)
-        elif rt == "kmod" and kmod_na:
-            e = {"status": "n/a", "reason": kmod_na}
+        elif mode_na.get(rt):
+            e = {"status": "n/a", "reason": mode_na[rt]}
         elif "tp-" + rt in r["fail"]:
             e = {"status": "failed", "reason": r["fail"]["tp-" + rt]}
         else:
@@ -288,7 +314,7 @@ def main():
             byr.setdefault(int(x["round"]), {})[x["state"]] = x["ns_per_call"]
         # low percentiles per state: host noise only ever adds time
         lows = {}
-        for st in ("none", "registered", "armed"):
+        for st in ("none", "registered", "armed", "perf"):
             v = sorted(x["ns_per_call"] for x in r["reg"] if x["state"] == st)
             if v:
                 lows[st] = {"min": v[0], "p10": v[len(v) // 10]}
@@ -296,6 +322,8 @@ def main():
         if "none" in lows and "armed" in lows:
             reg["overhead_armed_p10"] = lows["armed"]["p10"] / lows["none"]["p10"] - 1
             reg["overhead_registered_p10"] = lows["registered"]["p10"] / lows["none"]["p10"] - 1
+        if "none" in lows and "perf" in lows:
+            reg["overhead_perf_p10"] = lows["perf"]["p10"] / lows["none"]["p10"] - 1
         for st in ("registered", "armed"):
             pr = sorted(v[st] / v["none"] - 1 for v in byr.values() if st in v and v.get("none"))
             if pr:
@@ -304,6 +332,54 @@ def main():
                     "q3": pr[(3 * len(pr)) // 4], "min": pr[0], "max": pr[-1]}
     else:
         reg = {"status": "n/a", "reason": r["reg_na"] or "regcost did not run"}
+    if reg.get("status") == "ok":
+        pr = sorted(v["perf"] / v["none"] - 1 for v in byr.values() if "perf" in v and v.get("none"))
+        if pr:
+            reg["overhead_perf_paired"] = {
+                "median": statistics.median(pr), "q1": pr[len(pr) // 4],
+                "q3": pr[(3 * len(pr)) // 4], "min": pr[0], "max": pr[-1]}
+        elif r.get("reg_perf_na"):
+            reg["perf_na"] = r["reg_perf_na"]
+
+    # ------------------------------------------------- cost per context switch
+    csw = {"median_ns_per_switch": {k: v["ns_per_switch"] for k, v in r["cswmed"].items()},
+           "unavailable": r["csw_na"], "rounds_ns_per_switch": r["csw"]}
+    if r["cswmed"]:
+        csw["status"] = "ok"
+        byr = {}
+        for x in r["csw"]:
+            byr.setdefault(int(x["round"]), {})[x["state"]] = x["ns_per_switch"]
+        for st in ("kmod", "perf"):
+            pr = sorted(v[st] / v["none"] - 1 for v in byr.values() if st in v and v.get("none"))
+            if pr:
+                csw["overhead_%s_paired" % st] = {
+                    "median": statistics.median(pr), "q1": pr[len(pr) // 4],
+                    "q3": pr[(3 * len(pr)) // 4]}
+                # the extra time per switch, from the paired ratios and the median
+                csw["extra_ns_%s" % st] = statistics.median(pr) * csw["median_ns_per_switch"]["none"]
+    else:
+        csw["status"] = "n/a"
+        csw["reason"] = "; ".join("%s: %s" % kv for kv in r["csw_na"].items()) or "regcost -c did not run"
+
+    # --------------------------------------------- the mode's cost inside libgmp
+    ovh = {}
+    for rt, _ in MODES:
+        d = r["ovh"].get(rt)
+        if d:
+            e = {"status": "ok"}
+            for k, v in d.items():
+                e["median_" + k] = statistics.median(v)
+                e["runs_" + k] = v
+            for w in ("csw", "syscall"):
+                if "ovh-%s-%s" % (rt, w) in r["hstat"]:
+                    e["libgmp_handoff_stats_" + w] = r["hstat"]["ovh-%s-%s" % (rt, w)]
+        elif mode_na.get(rt):
+            e = {"status": "n/a", "reason": mode_na[rt]}
+        elif "ovh-" + rt in r["fail"]:
+            e = {"status": "failed", "reason": r["fail"]["ovh-" + rt]}
+        else:
+            e = {"status": "n/a", "reason": "no runs"}
+        ovh[rt] = e
 
     # ---------------------------------------------------------------- ratios
     def fig(sk, rt, k):
@@ -333,6 +409,14 @@ def main():
         "throughput_vs_noblock_kmod": throughput["kmod"].get("median_vs_noblock"),
         "throughput_vs_noblock_sysmon": throughput["sysmon"].get("median_vs_noblock"),
         "throughput_vs_noblock_go": throughput["go"].get("median_vs_noblock"),
+        "perf_p50_vs_kmod_p50_b2b": ratio(fig("back_to_back", "perf", "p50_us"),
+                                          fig("back_to_back", "kmod", "p50_us")),
+        "perf_p99_vs_kmod_p99_after_20ms": ratio(fig("after_20ms", "perf", "p99_us"),
+                                                 fig("after_20ms", "kmod", "p99_us")),
+        "throughput_vs_ideal_perf": throughput["perf"].get("median_ratio"),
+        "csw_overhead_kmod": csw.get("overhead_kmod_paired", {}).get("median"),
+        "csw_overhead_perf": csw.get("overhead_perf_paired", {}).get("median"),
+        "perf_getppid_overhead": reg.get("overhead_perf_paired", {}).get("median"),
     }
 
     doc = {
@@ -361,11 +445,18 @@ def main():
             "throughput_procs": 2,
             "getppid_calls_per_round": int(conf.get("REG_CALLS", 0) or 0),
             "getppid_rounds": int(conf.get("REG_ROUNDS", 0) or 0),
+            "csw_roundtrips_per_round": int(conf.get("CSW_CALLS", 0) or 0),
+            "csw_rounds": int(conf.get("CSW_ROUNDS", 0) or 0),
+            "mode_cost_roundtrips": int(conf.get("OVH_CSW_N", 0) or 0),
+            "mode_cost_syscalls": int(conf.get("OVH_SYS_N", 0) or 0),
+            "mode_cost_runs": int(conf.get("OVH_REPS", 0) or 0),
             "percentiles": "nearest rank (tools/bench/benchstat.c)",
         },
         "latency_us": latency,
         "throughput": throughput,
         "registered_getppid": reg,
+        "context_switch_raw": csw,
+        "mode_cost_in_libgmp": ovh,
         "ratios": ratios,
         "targets": TARGETS,
         "wakelat": wakelat,
@@ -415,7 +506,14 @@ def main():
     if hs:
         P("libgmp's own handoff counters (gmp_handoff_stats, summed over the runs of a row):")
         for k, v in hs:
-            P("  %-14s mode %-6s upcall takes %7d, demand takes %7d, sysmon takes %7d, "
+            if v.get("mode") == "perf":
+                P("  %-18s mode %-6s perf takes %7d, demand takes %7d, sysmon takes %7d, "
+                  "stale %5d, block records %7d, wakes %7d, lost %d" % (
+                      k, v.get("mode", "?"), v.get("perf_takes", 0), v.get("demand_takes", 0),
+                      v.get("sysmon_takes", 0), v.get("stale", 0), v.get("perf_blocks", 0),
+                      v.get("upcalls", 0), v.get("perf_lost", 0)))
+                continue
+            P("  %-18s mode %-6s upcall takes %7d, demand takes %7d, sysmon takes %7d, "
               "stale %5d, module blocks %7d, wakeups %7d" % (
                   k, v.get("mode", "?"), v.get("upcall_takes", 0), v.get("demand_takes", 0),
                   v.get("sysmon_takes", 0), v.get("stale", 0), v.get("kblocks", 0),
@@ -458,15 +556,57 @@ def main():
                                            "p10-based"))
         P("%-24s %9.1f %9.1f" % ("not registered", m.get("none", 0),
                                  lows.get("none", {}).get("p10", 0)))
-        for st, lab in (("registered", "registered, disarmed"), ("armed", "registered and armed")):
+        for st, lab in (("registered", "registered, disarmed"), ("armed", "registered and armed"),
+                        ("perf", "perf event (perf mode)")):
             o = reg.get("overhead_%s_paired" % st)
             if o:
                 P("%-24s %9.1f %9.1f %+9.1f%% %19s %+9.1f%%" % (
                     lab, m.get(st, 0), lows.get(st, {}).get("p10", 0), 100 * o["median"],
                     "(%+.1f%% .. %+.1f%%)" % (100 * o["q1"], 100 * o["q3"]),
                     100 * reg.get("overhead_%s_p10" % st, 0)))
+        if reg.get("perf_na"):
+            P("%-24s n/a (%s)" % ("perf event (perf mode)", reg["perf_na"]))
     else:
         P("  %s (%s)" % (reg["status"], reg["reason"]))
+    P("")
+    P("Cost per context switch, raw: two threads pinned to one CPU ping-pong a byte")
+    P("through pipes (every read blocks); ns per switch, median of %d rounds of %d round" % (
+        doc["params"]["csw_rounds"], doc["params"]["csw_roundtrips_per_round"]))
+    P("trips; overhead: median over rounds of the round's ratio to none, quartiles")
+    if csw["status"] == "ok":
+        m = csw["median_ns_per_switch"]
+        P("%-34s %9s %10s %19s %9s" % ("", "ns/switch", "overhead", "(quartiles)", "extra ns"))
+        P("%-34s %9.0f" % ("no hook", m.get("none", 0)))
+        for st, lab in (("kmod", "gmp.ko, both threads armed"),
+                        ("perf", "perf event on both threads")):
+            o = csw.get("overhead_%s_paired" % st)
+            if o:
+                P("%-34s %9.0f %+9.1f%% %19s %+9.0f" % (
+                    lab, m.get(st, 0), 100 * o["median"],
+                    "(%+.1f%% .. %+.1f%%)" % (100 * o["q1"], 100 * o["q3"]),
+                    csw.get("extra_ns_%s" % st, 0)))
+            else:
+                P("%-34s n/a (%s)" % (lab, csw["unavailable"].get(st, "not measured")))
+    else:
+        P("  %s (%s)" % (csw["status"], csw["reason"]))
+    P("")
+    P("The mode's cost inside libgmp, 2 Ps: two Gs ping-pong a byte through pipes with")
+    P("gmp_read/gmp_write (every read blocks its M), and one G making gmp_syscall(getppid)")
+    P("(never blocks); median of %d runs of %d round trips / %d calls" % (
+        doc["params"]["mode_cost_runs"], doc["params"]["mode_cost_roundtrips"],
+        doc["params"]["mode_cost_syscalls"]))
+    P("%-28s %12s %12s %12s %14s" % ("", "ns/roundtrip", "ns/block", "vs sysmon", "ns/syscall"))
+    base = ovh.get("sysmon", {}).get("median_csw_block_ns")
+    for rt, lab in MODES:
+        e = ovh[rt]
+        if e["status"] == "ok":
+            b = e.get("median_csw_block_ns")
+            P("%-28s %12.0f %12.0f %12s %14.1f" % (
+                lab, e.get("median_csw_roundtrip_ns", 0), b or 0,
+                "%+.0f ns" % (b - base) if (b is not None and base) else "-",
+                e.get("median_syscall_ns", 0)))
+        else:
+            P("%-28s %s (%s)" % (lab, e["status"], e["reason"]))
     P("")
 
     def rs(v, pct=False):
@@ -492,6 +632,13 @@ def main():
     P("  getppid registered and armed vs not       %-8s [<= +3%%]   (p10-based: %s)" % (
         rs(ratios["armed_getppid_overhead"], True),
         rs(reg.get("overhead_armed_p10"), True)))
+    P("  perf mode (issue 6): p50 / kmod p50 b2b %s; p99 / kmod p99 after 20 ms %s;"
+      " total/ideal %s;" % (
+          rs(ratios["perf_p50_vs_kmod_p50_b2b"]), rs(ratios["perf_p99_vs_kmod_p99_after_20ms"]),
+          rs(ratios["throughput_vs_ideal_perf"])))
+    P("    per context switch: kmod %s, perf %s; getppid with a perf event %s" % (
+        rs(ratios["csw_overhead_kmod"], True), rs(ratios["csw_overhead_perf"], True),
+        rs(ratios["perf_getppid_overhead"], True)))
     P("  for reference: sysmon p50 / Go p50 b2b %s; sysmon p99 / Go p99 after 20 ms %s;"
       " raw floor p50 / perf watcher p50 %s" % (
           rs(ratios["sysmon_p50_vs_go_p50_b2b"]), rs(ratios["sysmon_p99_vs_go_p99_after_20ms"]),
@@ -530,11 +677,12 @@ def plot(outdir, latency, gover, doc):
     pdir = os.path.join(outdir, "plot")
     os.makedirs(pdir, exist_ok=True)
     series = {
-        "back_to_back": [("kmod", "libgmp kmod", 1), ("sysmon", "libgmp sysmon", 2),
+        "back_to_back": [("kmod", "libgmp kmod", 1), ("perf", "libgmp perf", 6),
+                         ("sysmon", "libgmp sysmon", 2),
                          ("go", "Go " + gover, 3), ("kmod-none", "raw floor (gmp.ko wake)", 4),
                          ("perf-none", "perf watcher wake", 5)],
-        "after_20ms": [("kmod", "libgmp kmod", 1), ("sysmon", "libgmp sysmon", 2),
-                       ("go", "Go " + gover, 3)],
+        "after_20ms": [("kmod", "libgmp kmod", 1), ("perf", "libgmp perf", 6),
+                       ("sysmon", "libgmp sysmon", 2), ("go", "Go " + gover, 3)],
     }
     import math
     cmds = []
@@ -581,6 +729,7 @@ set style line 2 lc rgb "#1f77b4" lw 2 pt 5 ps 0.6
 set style line 3 lc rgb "#2ca02c" lw 2 pt 9 ps 0.6
 set style line 4 lc rgb "#7f7f7f" lw 2 dt 2 pt 1 ps 0.6
 set style line 5 lc rgb "#ff7f0e" lw 1 dt 3 pt 2 ps 0.6
+set style line 6 lc rgb "#9467bd" lw 2 pt 11 ps 0.6
 """ % (png, title))
         for (skey, _), plots, maxn in zip(series.items(), cmds, maxns):
             xmax = math.ceil(math.log10(maxn) - 1e-9)

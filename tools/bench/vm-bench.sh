@@ -7,10 +7,14 @@
 #   - handoff latency, one P (G A readies G B, then blocks in read(2) on a
 #     pipe; time until B runs): libgmp kmod mode, libgmp sysmon mode, Go,
 #     and the module's raw block-to-wake floor and the perf watcher
-#     (wakelat); back-to-back and after 20 ms of computing;
+#     (wakelat); back-to-back and after 20 ms of computing; and libgmp's
+#     perf mode (no module: a perf context-switch event per M);
 #   - throughput, 2 Ps: computing goroutines mixed with goroutines blocked
 #     in pipe reads (released by timers) and fsyncs, against the ideal;
-#   - the cost of being a registered, armed M (getppid(2) loop);
+#   - the cost of being a registered, armed M (getppid(2) loop), and of a
+#     context switch, raw (two threads ping-pong on one CPU) with kmod
+#     armed or a perf event, and inside libgmp per mode (bench-gmp csw,
+#     syscall);
 # then print the table, write build/bench/bench.json and latency.png.
 # When /dev/gmp already exists on this machine it runs here instead.
 # Numbers only: nothing is asserted about them.
@@ -22,7 +26,9 @@
 #   BENCH_OUT=DIR      outputs (default build/bench)
 #   QUICK=1            a short run (a few minutes) to try the pipeline
 #   BENCH_N_B2B, BENCH_N_20MS, BENCH_ROUNDS, BENCH_WAKELAT_N,
-#   BENCH_TP_WORK_MS, BENCH_TP_REPS, BENCH_REG_CALLS, BENCH_REG_ROUNDS:
+#   BENCH_TP_WORK_MS, BENCH_TP_REPS, BENCH_REG_CALLS, BENCH_REG_ROUNDS,
+#   BENCH_CSW_CALLS, BENCH_CSW_ROUNDS, BENCH_OVH_CSW_N, BENCH_OVH_SYS_N,
+#   BENCH_OVH_REPS:
 #                      sample counts (see the defaults below)
 #   BENCH_TIMEOUT=SEC  the VM's time limit (default 2400)
 #   VM_ACCEL           passed to tools/vm/run.sh
@@ -43,8 +49,10 @@ t_start=$(date +%s)
 # to try the pipeline.
 if [ "${QUICK:-0}" = 1 ]; then
 	d_b2b=1000 d_20=100 d_rounds=2 d_wl=400 d_tpms=500 d_tpreps=1 d_regc=5000 d_regr=30
+	d_cswc=1000 d_cswr=15 d_ovhc=5000 d_ovhs=200000 d_ovhr=1
 else
 	d_b2b=10000 d_20=2000 d_rounds=4 d_wl=2000 d_tpms=1000 d_tpreps=5 d_regc=5000 d_regr=150
+	d_cswc=2000 d_cswr=45 d_ovhc=20000 d_ovhs=1000000 d_ovhr=3
 fi
 N_B2B=${BENCH_N_B2B:-$d_b2b}
 N_20MS=${BENCH_N_20MS:-$d_20}
@@ -54,6 +62,11 @@ TP_WORK_MS=${BENCH_TP_WORK_MS:-$d_tpms}
 TP_REPS=${BENCH_TP_REPS:-$d_tpreps}
 REG_CALLS=${BENCH_REG_CALLS:-$d_regc}
 REG_ROUNDS=${BENCH_REG_ROUNDS:-$d_regr}
+CSW_CALLS=${BENCH_CSW_CALLS:-$d_cswc}
+CSW_ROUNDS=${BENCH_CSW_ROUNDS:-$d_cswr}
+OVH_CSW_N=${BENCH_OVH_CSW_N:-$d_ovhc}
+OVH_SYS_N=${BENCH_OVH_SYS_N:-$d_ovhs}
+OVH_REPS=${BENCH_OVH_REPS:-$d_ovhr}
 TP_ARGS="4 4 2 1000"	# computing Gs, pipe readers, fsync loops, release period (us)
 
 # ------------------------------------------------------------ progress line
@@ -153,6 +166,11 @@ TP_REPS=$TP_REPS
 TP_ARGS="$TP_ARGS"
 REG_CALLS=$REG_CALLS
 REG_ROUNDS=$REG_ROUNDS
+CSW_CALLS=$CSW_CALLS
+CSW_ROUNDS=$CSW_ROUNDS
+OVH_CSW_N=$OVH_CSW_N
+OVH_SYS_N=$OVH_SYS_N
+OVH_REPS=$OVH_REPS
 EOF
 cp "$bdir/plan.sh" "$files/plan.sh"
 t_built=$(date +%s)

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: (LGPL-2.1-or-later OR MIT)
+/*
+ * activation.c - what the two upcall handoffs share: kmod (handoff_kmod.c,
+ * gmp.ko tells us) and perf (handoff_perf.c, the kernel's context-switch
+ * records tell us). Each learns that an armed M fell asleep in its own
+ * way; from there on the path is the same:
+ *
+ *   __gmp_activation()        a spare M parked in the mode's wait
+ *    -> mode's serve()        that M is still asleep in that block?
+ *    -> __gmp_act_takeable()  its P still {P_SYSCALL or P_GCODE, M, seq}?
+ *    -> __gmp_act_take()      work for it? then __gmp_p_claim(): one CAS
+ *   acquirep(), schedule()    sched.c: the activation is the P's M now
+ *
+ * Activations. A few Ms (GMP_ACTIVATIONS, default GMP_MAXPROCS + 1 up to
+ * 4) park in the mode's wait, disarmed, and each woken one serves one
+ * block and runs that P itself, or goes back to the wait (or parks idle,
+ * if the pool filled up meanwhile). The pool refills itself: Ms that lose
+ * their P in a syscall, and Ms going idle, park there while it is short
+ * (stopm); the activation that takes a P and leaves the pool empty starts
+ * another one first (a parked M, else a new thread). Events that come
+ * while no activation is parked wait (in the module's ring, or in the
+ * Ms' perf rings) for the next one to park.
+ *
+ * No work, no take. A P whose queue is empty is left to its sleeping M
+ * (which then keeps it, without any lock, when it returns), unless nobody
+ * could run new work (no idle P, no spinning M) and a timer or the global
+ * queue needs a P. Such a P is remembered in p->kblocked; when a G is
+ * readied later while no P is idle, wakep() takes it at once
+ * (__gmp_act_demand): "on demand", after asking the mode whether its M
+ * still sleeps.
+ */
+#include "internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define sched __gmp_sched
+
+struct hstats __gmp_hstats;
+_Atomic int __gmp_act_nblocked;
+_Atomic(struct m *) __gmp_mtab[GMP_MAX_M + 1];
+
+static int pool_target;
+/* Activations parked in the mode's wait, or on their way there. */
+static _Atomic int pool;
+/* Test hook (__gmp_kmod_test_hold): no M may join the pool meanwhile. */
+static _Atomic int pool_hold;
+
+int __gmp_pool_init(int procs)
+{
+	const char *s = getenv("GMP_ACTIVATIONS");
+
+	pool_target = procs + 1 < 4 ? procs + 1 : 4;
+	if (s && *s) {
+		char *end;
+		long v = strtol(s, &end, 10);
+
+		if (*end || v < 1 || v > 64) {
+			fprintf(stderr, "gmp: GMP_ACTIVATIONS=%s: want 1..64\n", s);
+			return -EINVAL;
+		}
+		pool_target = v;
+	}
+	return 0;
+}
+
+int __gmp_pool_target(void)
+{
+	return pool_target;
+}
+
+/* Reserve a place in the pool if it holds fewer than limit activations. */
+static bool pool_reserve(int limit)
+{
+	int v = load_relaxed(&pool);
+
+	if (load_relaxed(&pool_hold))
+		return false;
+	while (v < limit)
+		if (atomic_compare_exchange_weak(&pool, &v, v + 1))
+			return true;
+	return false;
+}
+
+void __gmp_pool_fill(void)
+{
+	while (pool_reserve(pool_target))
+		__gmp_startm_activation();
+}
+
+bool __gmp_pool_join(void)
+{
+	return pool_reserve(pool_target);
+}
+
+void __gmp_pool_woken(void)
+{
+	atomic_fetch_sub(&pool, 1);
+}
+
+bool __gmp_pool_rejoin(void)
+{
+	/*
+	 * Not past the target: while we were awake another M may have
+	 * joined, and an activation woken for nothing (perf wakes one for
+	 * every switch record) would otherwise push the pool over it.
+	 */
+	return pool_reserve(pool_target);
+}
+
+void __gmp_pool_took(void)
+{
+	/* Never leave the pool empty: the next block needs one. */
+	if (pool_reserve(1))
+		__gmp_startm_activation();
+}
+
+int __gmp_pool_parked(void)
+{
+	return load_relaxed(&pool);
+}
+
+/* ---- taking a P from a sleeping M ------------------------------------ */
+
+/* Remember a P left to its sleeping M, for takers on demand. */
+static void leave_blocked(struct p *p, uint64_t st)
+{
+	/* seq_cst: Dekker with wakep(), which publishes work, then looks. */
+	if (!atomic_exchange(&p->kblocked, st))
+		atomic_fetch_add(&__gmp_act_nblocked, 1);
+}
+
+/*
+ * Would another M have something to do on p? Its own queue; or, when no
+ * P is idle and no M spins (nobody else would notice), the global queue
+ * or a timer, as Go's handoffp() reasons.
+ */
+static bool p_wanted(struct p *p)
+{
+	if (!__gmp_runqempty(p))
+		return true;
+	if (atomic_load(&sched.npidle) + atomic_load(&sched.nmspinning) > 0)
+		return false;
+	return atomic_load(&sched.runqsize) > 0 ||
+	       load_relaxed(&__gmp_timers_next) != INT64_MAX;
+}
+
+struct p *__gmp_act_take(struct p *p, uint64_t st)
+{
+	if (!p_wanted(p)) {
+		leave_blocked(p, st);
+		/* Work published meanwhile saw no kblocked: look again. */
+		if (!p_wanted(p))
+			return NULL;
+	}
+	if (!__gmp_p_claim(p, st)) {
+		hstat_inc(stale);	/* the M came back first */
+		return NULL;
+	}
+	__gmp_act_forget(p, st);
+	return p;
+}
+
+uint64_t __gmp_act_takeable(struct m *bm, struct p **pp)
+{
+	struct p *p = load_acquire(&bm->kp);
+	uint64_t st;
+
+	if (!p)
+		return 0;
+	/* acquire: pairs with the store-release of the M's status word. */
+	st = load_acquire(&p->status);
+	if ((P_STATE(st) != P_SYSCALL && P_STATE(st) != P_GCODE) ||
+	    P_MID(st) != (uint32_t)bm->id)
+		return 0;
+	*pp = p;
+	return st;
+}
+
+/* Is bm, whose P's word was st, still asleep in that very syscall? */
+static bool asleep(struct m *bm, uint64_t st)
+{
+	if (sched.handoff == GMP_HANDOFF_PERF)
+		return __gmp_perf_asleep(bm, st);
+	return __gmp_kmod_asleep(bm, st);
+}
+
+/*
+ * A G was readied and no P is idle: take a P whose M an activation left
+ * asleep in a syscall, and start an M on it (handoffp). One P per call.
+ */
+void __gmp_act_demand(void)
+{
+	for (int i = 0; i < sched.gomaxprocs; i++) {
+		struct p *p = &sched.allp[i];
+		uint64_t st = load_relaxed(&p->kblocked);
+		struct m *bm;
+
+		if (!st || !atomic_compare_exchange_strong(&p->kblocked, &st, 0))
+			continue;
+		atomic_fetch_sub(&__gmp_act_nblocked, 1);
+		bm = load_acquire(&__gmp_mtab[P_MID(st)]);
+		/* Awake again, on its way back to this P (or back): leave it. */
+		if (!bm || load_acquire(&p->status) != st || !asleep(bm, st))
+			continue;
+		if (__gmp_p_claim(p, st)) {
+			hstat_inc(demand_takes);
+			__gmp_handoffp(p);
+			return;
+		}
+	}
+}
+
+/* ---- the mode's side ---------------------------------------------------- */
+
+struct p *__gmp_activation(struct m *m)
+{
+	if (m->p || m->karmed)
+		__gmp_fatal("activation: M%d holds a P or is armed", m->id);
+	if (sched.handoff == GMP_HANDOFF_PERF)
+		return __gmp_perf_activation(m);
+	return __gmp_kmod_activation(m);
+}
+
+void __gmp_act_register(struct m *m)
+{
+	if (m->id > GMP_MAX_M)
+		__gmp_fatal("M%d: id beyond %d", m->id, GMP_MAX_M);
+	if (sched.handoff == GMP_HANDOFF_PERF)
+		__gmp_perf_register(m);
+	else
+		__gmp_kmod_register(m);
+	/* release: the M's fields are set before an activation finds it. */
+	if (m->armw)
+		store_release(&__gmp_mtab[m->id], m);
+}
+
+void __gmp_act_unregister(struct m *m)
+{
+	if (m->karmed)
+		__gmp_fatal("M%d exits armed", m->id);
+	store_release(&__gmp_mtab[m->id], NULL);
+	m->armw = NULL;
+	if (sched.handoff == GMP_HANDOFF_PERF)
+		__gmp_perf_unregister(m);
+	else
+		__gmp_kmod_unregister(m);
+}
+
+/* ---- test hooks (hidden; selftests/lib link libgmp.a) ------------------ */
+
+/*
+ * on: from now on no M joins the activation pool (before gmp_init: none
+ * is started), so blocks wait to be read. off: fill the pool again.
+ * (kmod and perf mode; named for the mode that had it first.)
+ */
+HIDDEN void __gmp_kmod_test_hold(bool on);
+void __gmp_kmod_test_hold(bool on)
+{
+	store_relaxed(&pool_hold, on);
+	if (!on && load_acquire(&sched.started) && __gmp_uses_activations(sched.handoff))
+		__gmp_pool_fill();
+}
