@@ -80,6 +80,14 @@ static void gmp_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 	}
 	if (!READ_ONCE(slot->armed))
 		return;
+	/*
+	 * PREEMPT_RT makes spinlocks rtmutexes: a contended one puts the task
+	 * to sleep in TASK_RTLOCK_WAIT where other kernels spin on the CPU.
+	 * That is a short wait inside whatever the M is doing, not a block of
+	 * its own, so it makes no event, on RT as elsewhere.
+	 */
+	if (READ_ONCE(current->__state) == TASK_RTLOCK_WAIT)
+		return;
 
 	if (gmp_task_sleeping(current)) {
 		now = ktime_get_mono_fast_ns();
