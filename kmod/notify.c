@@ -161,7 +161,7 @@ static void gmp_m_free(struct gmp_m *m)
 	clear_bit(m->slot_idx, g->slot_map);
 	mutex_unlock(&g->lock);
 
-	kfree(m);
+	kmem_cache_free(gmp_m_cache, m);
 	gmp_group_put(g);
 	/* Last: module_exit() drains gmp_wq before the module text goes. */
 	module_put(THIS_MODULE);
@@ -214,7 +214,7 @@ int gmp_m_register(struct gmp_group *g, u32 m_id, u32 flags, u32 *slot_out)
 		gmp_m_detach(old);
 	}
 
-	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	m = kmem_cache_zalloc(gmp_m_cache, GFP_KERNEL);
 	if (!m)
 		return -ENOMEM;
 
@@ -265,7 +265,7 @@ int gmp_m_register(struct gmp_group *g, u32 m_id, u32 flags, u32 *slot_out)
 
 err_unlock:
 	mutex_unlock(&g->lock);
-	kfree(m);
+	kmem_cache_free(gmp_m_cache, m);
 	return ret;
 }
 
