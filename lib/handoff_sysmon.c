@@ -17,7 +17,7 @@
  *
  *  - a P that has run the same G for 10 ms gets p->preempt set: the G
  *    yields at its next libgmp call (cooperative preemption);
- *  - a P in a syscall is taken (__gmp_handoff_take: one CAS on its status
+ *  - a P in a syscall is taken (__gmp_p_claim: one CAS on its status
  *    word, then handoffp) once it has been in the same syscall for a whole
  *    tick, if it has queued Gs or no M spins and no P is idle - or, in any
  *    case, after 10 ms.
@@ -80,8 +80,13 @@ static int retake(int64_t now)
 		    atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
 		    p->sm_syscallwhen + FORCE_PREEMPT_NS > now)
 			continue;
-		if (__gmp_handoff_take(p, P_MID(s), P_SEQ(s))) {
+		if (__gmp_p_claim(p, s)) {
+			/*
+			 * Count before handing the P on: what it runs next may
+			 * end the program before this thread runs again.
+			 */
 			hstat_inc(sysmon_takes);
+			__gmp_handoffp(p);
 			n++;
 		}
 	}

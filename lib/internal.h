@@ -350,7 +350,6 @@ HIDDEN bool __gmp_park_unlock(struct g *gp, void *lock);
 HIDDEN void __gmp_preempt_check(void);
 HIDDEN void __gmp_wakep(void);
 HIDDEN void __gmp_startm(struct p *p, bool spinning);
-HIDDEN bool __gmp_handoff_take(struct p *p, uint32_t mid, uint32_t seq);
 HIDDEN bool __gmp_p_claim(struct p *p, uint64_t status);
 HIDDEN void __gmp_handoffp(struct p *p);
 HIDDEN void __gmp_startm_activation(void);

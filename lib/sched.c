@@ -44,7 +44,7 @@
  * p->status packs {state, M id, syscall sequence}. gmp_syscall_enter()
  * stores {P_SYSCALL, m, ++seq} and detaches the P from the M (Go's
  * entersyscall). Whoever wants the P - sysmon after a tick, a kernel upcall
- * "M k blocked" (handoff_kmod, next) - calls __gmp_handoff_take(p, k, seq):
+ * "M k blocked" (handoff_kmod) - calls __gmp_p_claim(p, {P_SYSCALL, k, seq}):
  * one CAS {P_SYSCALL, k, seq} -> {P_IDLE}, and on success handoffp() gives
  * the P to another M. gmp_syscall_exit() CASes {P_SYSCALL, m, seq} ->
  * {P_RUNNING, m, seq}; if that fails the P was taken: it takes an idle P,
@@ -1465,20 +1465,6 @@ bool __gmp_p_claim(struct p *p, uint64_t status)
 	return atomic_compare_exchange_strong_explicit(&p->status, &status,
 			P_STATUS(P_IDLE, 0, P_SEQ(status)), memory_order_acq_rel,
 			memory_order_relaxed);
-}
-
-/*
- * Take p from "in syscall by M mid, entry seq" and give it to another M.
- * sysmon calls it under Go's rules (handoff_kmod.c claims Ps itself, with
- * __gmp_p_claim). False: the M came back first (or an earlier taker won),
- * nothing was done.
- */
-bool __gmp_handoff_take(struct p *p, uint32_t mid, uint32_t seq)
-{
-	if (!__gmp_p_claim(p, P_STATUS(P_SYSCALL, mid, seq)))
-		return false;
-	handoffp(p);
-	return true;
 }
 
 /* ---- start-up ---------------------------------------------------------- */

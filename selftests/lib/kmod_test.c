@@ -694,15 +694,6 @@ TEST(auto_falls_back_to_sysmon)
 
 	if (kmod_usable())
 		SKIP(return, "/dev/gmp is usable: run this before insmod or after rmmod");
-	/*
-	 * Open problem, not a pass: once in a clean-clone host run the other
-	 * G ran during the read with sysmon_takes == 0, i.e. the P reached it
-	 * by a path that counts no take. Until that path is found this test
-	 * says so instead of failing CI at random; the assertions stay as
-	 * they are. GMP_TEST_FLAKY=1 runs it.
-	 */
-	if (!getenv("GMP_TEST_FLAKY"))
-		SKIP(return, "open problem: a P hand-off that counts no sysmon take (GMP_TEST_FLAKY=1 runs it)");
 	ASSERT_EQ(0, unsetenv("GMP_HANDOFF"));
 	GT_RUN(1, handoff_main, NULL);
 	st = stats();
