@@ -78,7 +78,7 @@ if [ -d /gmp/lib ]; then
 	done
 fi
 run leaks-loaded leak_check
-run rmmod rmmod gmp
+run rmmod unload_gmp
 run leaks-unloaded leak_check
 run debug-locks lockdep_alive
 PLAN

@@ -99,15 +99,7 @@ while :; do
 	run "round-$N/idle" idle_check || break
 done
 log "soak: $N rounds in $((now - start)) s"
-unload() {
-	i=0
-	while ! rmmod gmp 2>/dev/null; do
-		i=$((i + 1))
-		[ "$i" -lt 50 ] || { rmmod gmp; return 1; }
-		sleep 0.1
-	done
-}
-run rmmod unload
+run rmmod unload_gmp
 PLAN
 } >"$plan"
 

@@ -43,16 +43,7 @@ if [ -d /gmp/lib ]; then
 		run "lib-kmod/${t##*/}" "$t"
 	done
 fi
-# Ms of exited threads are freed by a work item: give it a moment.
-unload() {
-	i=0
-	while ! rmmod gmp 2>/dev/null; do
-		i=$((i + 1))
-		[ "$i" -lt 50 ] || { rmmod gmp; return 1; }
-		sleep 0.1
-	done
-}
-run rmmod unload
+run rmmod unload_gmp
 PLAN
 
 exec "$top/tools/vm/run.sh" --kernel "$rel" --plan "$plan" --files "$files" \
