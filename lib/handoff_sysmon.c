@@ -75,8 +75,9 @@ static int retake(int64_t now)
 			p->sm_syscallwhen = now;
 			continue;
 		}
-		/* Nothing to run and someone to run it anyway: leave it (10 ms). */
-		if (__gmp_runqempty(p) &&
+		/* Nothing to run (no G queued, no completion on its ring) and
+		 * someone to run it anyway: leave it (10 ms). */
+		if (__gmp_runqempty(p) && !__gmp_poll_ready(p) &&
 		    atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
 		    p->sm_syscallwhen + FORCE_PREEMPT_NS > now)
 			continue;

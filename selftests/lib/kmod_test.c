@@ -43,6 +43,10 @@ static bool kmod_usable(void)
 		SKIP(return, "/dev/gmp not usable (gmp.ko not loaded)");	\
 } while (0)
 
+/*
+ * The wrappers must block their M for the module to see it: the blocking
+ * poller (with io_uring a goroutine's gmp_read parks, its M does not block).
+ */
 static int start(unsigned int procs, unsigned int flags, void (*fn)(void *), void *arg)
 {
 	struct gmp_config cfg = {
@@ -50,6 +54,7 @@ static int start(unsigned int procs, unsigned int flags, void (*fn)(void *), voi
 		.maxprocs = procs,
 		.handoff = GMP_HANDOFF_KMOD,
 		.flags = flags,
+		.poller = GMP_POLLER_BLOCKING,
 	};
 	int ret = gmp_init(&cfg);
 
@@ -695,6 +700,7 @@ TEST(auto_falls_back_to_sysmon)
 	if (kmod_usable())
 		SKIP(return, "/dev/gmp is usable: run this before insmod or after rmmod");
 	ASSERT_EQ(0, unsetenv("GMP_HANDOFF"));
+	ASSERT_EQ(0, setenv("GMP_POLLER", "blocking", 1));	/* see start() */
 	GT_RUN(1, handoff_main, NULL);
 	st = stats();
 	ASSERT_EQ(GMP_HANDOFF_SYSMON, gmp_handoff_mode());
@@ -709,6 +715,7 @@ TEST(auto_uses_kmod_when_loaded)
 {
 	NEED_KMOD();
 	ASSERT_EQ(0, unsetenv("GMP_HANDOFF"));
+	ASSERT_EQ(0, setenv("GMP_POLLER", "blocking", 1));	/* see start() */
 	GT_RUN(1, handoff_main, NULL);
 	ASSERT_EQ(GMP_HANDOFF_KMOD, gmp_handoff_mode());
 	ASSERT_EQ(1, atomic_load(&ran_during_read));

@@ -27,9 +27,13 @@ fi
 plan=$files/plan.sh
 cat >"$plan" <<'PLAN'
 # libgmp without the module: sysmon handoff (and kmod_test's auto fallback).
+# The I/O tests once more with the poller's blocking fallback forced.
 if [ -d /gmp/lib ]; then
 	for t in /gmp/lib/*_test; do
 		run "lib-sysmon/${t##*/}" "$t"
+	done
+	for t in /gmp/lib/io_test /gmp/lib/syscall_test /gmp/lib/select_test; do
+		[ -x "$t" ] && run "lib-blocking/${t##*/}" env GMP_POLLER=blocking "$t"
 	done
 fi
 must insmod insmod /gmp/gmp.ko
