@@ -830,8 +830,9 @@ TEST(deadlines_expire_and_consume_nothing)
 }
 
 /* Many deadlines at once, half expiring, on all Ps. */
-#define DLS SCALE(400)
-static int dsv[DLS][2];
+#define DLS_MAX 400
+#define DLS SCALE(DLS_MAX)
+static int dsv[DLS_MAX][2];
 static _Atomic int dl_timeouts, dl_data;
 
 static void dl_worker(void *arg)
@@ -979,7 +980,7 @@ static void sel_race_main(void *arg)
 	/* uring: until every select has its fd request in the ring (armed). */
 	for (;;) {
 		stats(&st);
-		if (st.mode != GMP_POLLER_URING || st.ops + st.queued - st0.ops - st0.queued >= SELS)
+		if (st.mode != GMP_POLLER_URING || st.ops + st.queued - st0.ops - st0.queued >= (uint64_t)SELS)
 			break;
 		gmp_yield();
 	}
@@ -999,7 +1000,7 @@ static void sel_race_main(void *arg)
 	/* uring: the first half's POLL_ADDs were cancelled (ASan: freed once). */
 	GT_CHECK(atomic_load(&sel_ch) >= SELS / 2);
 	if (st.mode == GMP_POLLER_URING)
-		GT_CHECK(st.cancels - st0.cancels >= SELS / 2);
+		GT_CHECK(st.cancels - st0.cancels >= (uint64_t)SELS / 2);
 	close(selsv[0]);
 	close(selsv[1]);
 	gmp_chan_free(selch);
