@@ -1,0 +1,3 @@
+module gmp/tools/bench/go
+
+go 1.19
