@@ -71,10 +71,11 @@ static void gmp_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 {
 	struct gmp_m *m = container_of(pn, struct gmp_m, pn);
 	struct gmp_slot *slot = m->slot;
+	unsigned int state = READ_ONCE(current->__state);
 	int cpu = smp_processor_id();
 	u64 now;
 
-	if (unlikely(READ_ONCE(current->__state) == TASK_DEAD)) {
+	if (unlikely(state == TASK_DEAD)) {
 		irq_work_queue(&m->dead_work);
 		return;
 	}
@@ -86,7 +87,7 @@ static void gmp_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 	 * That is a short wait inside whatever the M is doing, not a block of
 	 * its own, so it makes no event, on RT as elsewhere.
 	 */
-	if (READ_ONCE(current->__state) == TASK_RTLOCK_WAIT)
+	if (state == TASK_RTLOCK_WAIT)
 		return;
 
 	if (gmp_task_sleeping(current)) {
