@@ -332,6 +332,25 @@ static int wait_ready(int fd, short events, int64_t deadline)
 	}
 }
 
+/*
+ * Blocking mode, before a deadline call's plain system call: in a
+ * goroutine on a blocking fd, wait until the fd is readable or the
+ * deadline passes (an O_NONBLOCK fd gets the plain call at once).
+ * 0, or wait_ready()'s -errno.
+ */
+static int wait_readable_first(int fd, int64_t deadline)
+{
+	int fl, r;
+
+	if (!__gmp_getg())
+		return 0;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_NONBLOCK))
+		return 0;
+	r = wait_ready(fd, POLLIN, deadline);
+	return r < 0 ? r : 0;
+}
+
 ssize_t gmp_recv_deadline(int fd, void *buf, size_t len, int flags, int64_t deadline_ns)
 {
 	int r;
@@ -370,15 +389,9 @@ ssize_t gmp_read_deadline(int fd, void *buf, size_t count, int64_t deadline_ns)
 	if (deadline_ns < 0)
 		deadline_ns = 0;
 	RING(io_uring_prep_read(&op.sqe, fd, buf, count, CUR_POS), true, fd, deadline_ns);
-	if (__gmp_getg()) {
-		int fl = fcntl(fd, F_GETFL);
-
-		if (fl >= 0 && !(fl & O_NONBLOCK)) {
-			r = wait_ready(fd, POLLIN, deadline_ns);
-			if (r < 0)
-				return r;
-		}
-	}
+	r = wait_readable_first(fd, deadline_ns);
+	if (r < 0)
+		return r;
 	WRAP(ssize_t, read(fd, buf, count));
 }
 
@@ -390,15 +403,9 @@ int gmp_accept_deadline(int fd, struct sockaddr *addr, socklen_t *addrlen,
 	if (deadline_ns < 0)
 		deadline_ns = 0;
 	RING(io_uring_prep_accept(&op.sqe, fd, addr, addrlen, 0), true, fd, deadline_ns);
-	if (__gmp_getg()) {
-		int fl = fcntl(fd, F_GETFL);
-
-		if (fl >= 0 && !(fl & O_NONBLOCK)) {
-			r = wait_ready(fd, POLLIN, deadline_ns);
-			if (r < 0)
-				return r;
-		}
-	}
+	r = wait_readable_first(fd, deadline_ns);
+	if (r < 0)
+		return r;
 	WRAP(int, accept(fd, addr, addrlen));
 }
 
