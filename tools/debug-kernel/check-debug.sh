@@ -77,10 +77,7 @@ if [ -d /gmp/lib ]; then
 		run_bounded "lib/${t##*/}" "$t"
 	done
 fi
-run leaks-loaded leak_check
-run rmmod unload_gmp
-run leaks-unloaded leak_check
-run debug-locks lockdep_alive
+finish_debug
 PLAN
 } >"$plan"
 

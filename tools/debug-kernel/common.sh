@@ -56,6 +56,7 @@ dk_module() {
 #   lockdep_alive   fails if lockdep has turned itself off
 #   hang_dump       sysrq w (blocked tasks) and l (all CPUs' backtraces)
 #   watchdog SEC    in the background: hang_dump after SEC seconds
+#   finish_debug    the common end: leak_check, unload, leak_check, lockdep_alive
 dk_plan_lib() {
 	cat <<'LIB'
 KML=/sys/kernel/debug/kmemleak
@@ -114,6 +115,14 @@ hang_dump() {
 }
 watchdog() {
 	( sleep "$1"; echo "gmp-vm: watchdog: plan still running after $1 s" >/dev/kmsg; hang_dump ) &
+}
+# finish_debug: how every debug-kernel plan ends: leaks with the module
+# loaded, unload, leaks again, lockdep still on.
+finish_debug() {
+	run leaks-loaded leak_check
+	run rmmod unload_gmp
+	run leaks-unloaded leak_check
+	run debug-locks lockdep_alive
 }
 # run_bounded NAME CMD...: run with RUN_TIMEOUT=$TEST_TIMEOUT; on a timeout, dump.
 run_bounded() {

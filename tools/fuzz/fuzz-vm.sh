@@ -101,10 +101,7 @@ failslab_on() {
 [ "$FUZZ_FAULTS" != 1 ] || must failslab failslab_on
 # shellcheck disable=SC2086
 run_bounded fuzz /gmp/gmp_fuzz $FUZZ_ARGS
-run leaks-loaded leak_check
-run rmmod unload_gmp
-run leaks-unloaded leak_check
-run debug-locks lockdep_alive
+finish_debug
 PLAN
 } >"$plan"
 
