@@ -4,12 +4,16 @@
 #
 #   make check     install what is missing, build, run every test (host and VM)
 #   make bench     the benchmarks, in the VM
-#   make module    gmp.ko for every test kernel (or KERNELS=6.1)
+#   make module    gmp.ko for every test kernel (or KERNELS=6.1.0)
 #   make style     checkpatch --strict over the module
 #   make sparse    sparse (C=2) over the module
+#   make check-debug  the selftests in a KASAN/kmemleak/lockdep kernel
+#   make fuzz      the ioctl fuzzer in that kernel (FUZZ_SECONDS, FUZZ_SEED)
+#   make soak      minutes of load in the Debian kernel (SOAK_SECONDS)
 #
 # KERNELS selects test kernels by prefix of their release (default: all of
-# tools/vm/kernels.sh, i.e. Debian 12's 6.1 and 6.12 cloud kernels).
+# tools/vm/kernels.sh, i.e. Debian 12's 6.1 and 6.12 cloud kernels and the
+# 6.12 PREEMPT_RT kernel).
 # VM_ACCEL=kvm|tcg|auto picks the VM accelerator (default auto).
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -26,7 +30,12 @@ KMOD_SRC := $(TOP)/Kbuild $(wildcard $(TOP)/kmod/Kbuild $(TOP)/kmod/*.[ch]) \
 KMOD_CHECK_SRC := $(filter-out %.mod.c,$(wildcard $(TOP)/kmod/*.[ch])) \
 	$(TOP)/kmod/include/uapi/linux/gmp.h
 
-.PHONY: all deps ksrc module style sparse selftests check bench clean
+.PHONY: all deps ksrc module style sparse selftests check bench clean \
+	check-debug fuzz soak
+
+FUZZ_SECONDS ?= 300
+FUZZ_SEED ?=
+SOAK_SECONDS ?= 600
 
 all: module selftests
 
@@ -74,6 +83,18 @@ check:
 
 bench:
 	@$(TOP)/tools/bench.sh
+
+# The debug kernel is built once (10-20 min on 2 cores) and cached outside
+# the tree (tools/debug-kernel/build.sh); the runtime's static tests join
+# the module's when they have been built (make check builds them).
+check-debug: deps ksrc
+	@$(TOP)/tools/debug-kernel/check-debug.sh
+
+fuzz: deps ksrc
+	@$(TOP)/tools/fuzz/fuzz-vm.sh $(FUZZ_SECONDS) $(FUZZ_SEED)
+
+soak: deps ksrc
+	@$(TOP)/tools/soak/soak-vm.sh $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(BUILD)

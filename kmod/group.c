@@ -95,11 +95,11 @@ struct gmp_group *gmp_group_create(void)
 	ret = gmp_owner_charge(owner);
 	if (ret)
 		return ERR_PTR(ret);
-	g = kzalloc(sizeof(*g), GFP_KERNEL);
+	g = kmem_cache_zalloc(gmp_group_cache, GFP_KERNEL);
 	if (!g)
 		goto err;
 	if (gmp_wait_init(g)) {
-		kfree(g);
+		kmem_cache_free(gmp_group_cache, g);
 		goto err;
 	}
 	kref_init(&g->ref);
@@ -134,7 +134,7 @@ static void gmp_group_release(struct kref *ref)
 	gmp_owner_uncharge(g->owner);
 	put_pid(g->owner);
 	mutex_destroy(&g->lock);
-	kfree(g);
+	kmem_cache_free(gmp_group_cache, g);
 }
 
 /* Process context only: the last put frees vmalloc memory and syncs irq_work. */

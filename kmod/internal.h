@@ -112,6 +112,8 @@ struct gmp_group {
 };
 
 extern struct workqueue_struct *gmp_wq;
+extern struct kmem_cache *gmp_group_cache;
+extern struct kmem_cache *gmp_m_cache;
 
 /* group.c */
 struct gmp_group *gmp_group_create(void);

@@ -13,6 +13,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/poll.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -21,6 +22,13 @@
 #include "internal.h"
 
 struct workqueue_struct *gmp_wq;
+/*
+ * Groups and Ms have slab caches of their own, so that /proc/slabinfo
+ * shows how many are alive (tools/soak), and module unload complains
+ * about any left behind.
+ */
+struct kmem_cache *gmp_group_cache;
+struct kmem_cache *gmp_m_cache;
 
 /* Copy an ioctl argument in and check its size field (always first). */
 static int gmp_arg_in(void *karg, const void __user *uarg, u32 size)
@@ -318,9 +326,13 @@ static int __init gmp_init(void)
 {
 	int ret;
 
+	gmp_group_cache = KMEM_CACHE(gmp_group, 0);
+	gmp_m_cache = KMEM_CACHE(gmp_m, 0);
 	gmp_wq = alloc_workqueue("gmp", 0, 0);
-	if (!gmp_wq)
-		return -ENOMEM;
+	if (!gmp_group_cache || !gmp_m_cache || !gmp_wq) {
+		ret = -ENOMEM;
+		goto err_mem;
+	}
 	/*
 	 * Preempt notifiers sit behind a static key. Enable it once for the
 	 * module's life, as KVM does per VM: flipping it as Ms come and go
@@ -332,11 +344,17 @@ static int __init gmp_init(void)
 	ret = misc_register(&gmp_misc);
 	if (ret) {
 		preempt_notifier_dec();
-		destroy_workqueue(gmp_wq);
-		return ret;
+		goto err_mem;
 	}
 	pr_info("ABI %d, /dev/%s\n", GMP_ABI_VERSION, gmp_misc.name);
 	return 0;
+
+err_mem:
+	if (gmp_wq)
+		destroy_workqueue(gmp_wq);
+	kmem_cache_destroy(gmp_m_cache);
+	kmem_cache_destroy(gmp_group_cache);
+	return ret;
 }
 
 static void __exit gmp_exit(void)
@@ -345,6 +363,8 @@ static void __exit gmp_exit(void)
 	/* Waits for the last M-freeing work item to return. */
 	destroy_workqueue(gmp_wq);
 	preempt_notifier_dec();
+	kmem_cache_destroy(gmp_m_cache);
+	kmem_cache_destroy(gmp_group_cache);
 }
 
 module_init(gmp_init);

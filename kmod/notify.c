@@ -71,14 +71,23 @@ static void gmp_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 {
 	struct gmp_m *m = container_of(pn, struct gmp_m, pn);
 	struct gmp_slot *slot = m->slot;
+	unsigned int state = READ_ONCE(current->__state);
 	int cpu = smp_processor_id();
 	u64 now;
 
-	if (unlikely(READ_ONCE(current->__state) == TASK_DEAD)) {
+	if (unlikely(state == TASK_DEAD)) {
 		irq_work_queue(&m->dead_work);
 		return;
 	}
 	if (!READ_ONCE(slot->armed))
+		return;
+	/*
+	 * PREEMPT_RT makes spinlocks rtmutexes: a contended one puts the task
+	 * to sleep in TASK_RTLOCK_WAIT where other kernels spin on the CPU.
+	 * That is a short wait inside whatever the M is doing, not a block of
+	 * its own, so it makes no event, on RT as elsewhere.
+	 */
+	if (state == TASK_RTLOCK_WAIT)
 		return;
 
 	if (gmp_task_sleeping(current)) {
@@ -153,7 +162,7 @@ static void gmp_m_free(struct gmp_m *m)
 	clear_bit(m->slot_idx, g->slot_map);
 	mutex_unlock(&g->lock);
 
-	kfree(m);
+	kmem_cache_free(gmp_m_cache, m);
 	gmp_group_put(g);
 	/* Last: module_exit() drains gmp_wq before the module text goes. */
 	module_put(THIS_MODULE);
@@ -206,7 +215,7 @@ int gmp_m_register(struct gmp_group *g, u32 m_id, u32 flags, u32 *slot_out)
 		gmp_m_detach(old);
 	}
 
-	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	m = kmem_cache_zalloc(gmp_m_cache, GFP_KERNEL);
 	if (!m)
 		return -ENOMEM;
 
@@ -257,7 +266,7 @@ int gmp_m_register(struct gmp_group *g, u32 m_id, u32 flags, u32 *slot_out)
 
 err_unlock:
 	mutex_unlock(&g->lock);
-	kfree(m);
+	kmem_cache_free(gmp_m_cache, m);
 	return ret;
 }
 

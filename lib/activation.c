@@ -132,13 +132,14 @@ static void leave_blocked(struct p *p, uint64_t st)
 }
 
 /*
- * Would another M have something to do on p? Its own queue; or, when no
- * P is idle and no M spins (nobody else would notice), the global queue
- * or a timer, as Go's handoffp() reasons.
+ * Would another M have something to do on p? Its own queue or ring's
+ * completions; or, when no P is idle and no M spins (nobody else would
+ * notice), the global queue or a timer, as Go's handoffp() reasons.
  */
 static bool p_wanted(struct p *p)
 {
-	if (!__gmp_runqempty(p))
+	/* Its queue, or completions on its ring (the poller's Gs). */
+	if (!__gmp_runqempty(p) || __gmp_poll_ready(p))
 		return true;
 	if (atomic_load(&sched.npidle) + atomic_load(&sched.nmspinning) > 0)
 		return false;

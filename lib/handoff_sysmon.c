@@ -18,7 +18,7 @@
  *
  *  - a P that has run the same G for 10 ms gets p->preempt set: the G
  *    yields at its next libgmp call (cooperative preemption);
- *  - a P in a syscall is taken (__gmp_handoff_take: one CAS on its status
+ *  - a P in a syscall is taken (__gmp_p_claim: one CAS on its status
  *    word, then handoffp) once it has been in the same syscall for a whole
  *    tick, if it has queued Gs or no M spins and no P is idle - or, in any
  *    case, after 10 ms.
@@ -76,13 +76,19 @@ static int retake(int64_t now)
 			p->sm_syscallwhen = now;
 			continue;
 		}
-		/* Nothing to run and someone to run it anyway: leave it (10 ms). */
-		if (__gmp_runqempty(p) &&
+		/* Nothing to run (no G queued, no completion on its ring) and
+		 * someone to run it anyway: leave it (10 ms). */
+		if (__gmp_runqempty(p) && !__gmp_poll_ready(p) &&
 		    atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
 		    p->sm_syscallwhen + FORCE_PREEMPT_NS > now)
 			continue;
-		if (__gmp_handoff_take(p, P_MID(s), P_SEQ(s))) {
+		if (__gmp_p_claim(p, s)) {
+			/*
+			 * Count before handing the P on: what it runs next may
+			 * end the program before this thread runs again.
+			 */
 			hstat_inc(sysmon_takes);
+			__gmp_handoffp(p);
 			n++;
 		}
 	}

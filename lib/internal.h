@@ -229,6 +229,10 @@ struct p {
 	 * is idle takes the P at once (__gmp_act_demand). A hint, re-checked.
 	 */
 	_Atomic uint64_t kblocked;
+
+	/* The P's io_uring (poll_uring.c), created on first use; NULL before. */
+	_Atomic(struct ioring *) ring;
+	uint32_t io_defer;	/* schedules since its SQ last had nothing pending */
 } __attribute__((aligned(64)));
 
 /* ---- M ----------------------------------------------------------------- */
@@ -299,6 +303,12 @@ struct m {
 	uint32_t kseq;		/* transparent: the seq of our P_GCODE word */
 	/* The P a taker may take from us: set before our slot is armed. */
 	_Atomic(struct p *) kp;
+
+	/* As the poller M (poll_uring.c): its ring fds, and an eventfd that
+	 * breaks its wait - its own, so that no other M can eat a break. */
+	struct pollfd *pollfds;
+	int npollfds;
+	int pollbreak;		/* -1 until it first becomes the poller */
 };
 
 /* Ms are numbered 1..GMP_MAX_M (an M's id is its m_id in /dev/gmp). */
@@ -329,9 +339,13 @@ struct sched {
 	int handoff;
 	_Atomic int started;
 
-	/* The M parked with a timeout for the earliest timer, if any. */
+	/*
+	 * The M parked for the earliest timer and, with the io_uring poller,
+	 * for the completions of idle Ps' rings (the "poller M"), if any.
+	 */
 	struct m *timer_m;
 	int64_t timer_until;
+	int poller;		/* GMP_POLLER_URING or _BLOCKING */
 
 	/* sysmon (handoff_sysmon.c): in kmod/perf mode only the preemption tick */
 	_Atomic uint32_t sysmonwait;
@@ -374,12 +388,13 @@ HIDDEN int __gmp_start(void);
  * runtime lock, as every caller does.
  */
 HIDDEN void __gmp_ready(struct g *gp, bool next);
+/* Start a goroutine without a preemption check (callers holding locks). */
+HIDDEN bool __gmp_spawn(void (*fn)(void *), void *arg);
 HIDDEN void __gmp_park(bool (*unlockf)(struct g *gp, void *arg), void *arg);
 HIDDEN bool __gmp_park_unlock(struct g *gp, void *lock);
 HIDDEN void __gmp_preempt_check(void);
 HIDDEN void __gmp_wakep(void);
 HIDDEN void __gmp_startm(struct p *p, bool spinning);
-HIDDEN bool __gmp_handoff_take(struct p *p, uint32_t mid, uint32_t seq);
 HIDDEN bool __gmp_p_claim(struct p *p, uint64_t status);
 HIDDEN void __gmp_handoffp(struct p *p);
 HIDDEN void __gmp_startm_activation(void);
@@ -393,6 +408,40 @@ HIDDEN bool __gmp_timer_add_locked(struct timer *t);	/* true: new earliest */
 HIDDEN void __gmp_timer_del_locked(struct timer *t);
 HIDDEN void __gmp_timers_run(int64_t now);
 HIDDEN void __gmp_wake_timer_sleeper(int64_t when);
+
+/* ---- the I/O poller (poll_uring.c) --------------------------------------- */
+
+struct ioring;
+struct ioop;
+struct selpoll;
+
+HIDDEN int __gmp_poll_init(int want, unsigned int entries, int procs); /* sets sched.poller */
+HIDDEN void __gmp_poll_debug_line(void);
+/* Owner of p, at each schedule: submit what waits (batched), reap; Gs readied. */
+HIDDEN void __gmp_poll_sched(struct p *p, bool flush);
+/* Reap any P's ring whose completions wait (try-lock): the readied Gs go to
+ * our P's queue. True if any G was readied. */
+HIDDEN bool __gmp_poll_steal(void);
+/* Completions wait on p's ring (a hint, from any thread). */
+HIDDEN bool __gmp_poll_ready(struct p *p);
+/* p's ring has operations in flight (a hint, from any thread). */
+HIDDEN bool __gmp_poll_inflight(struct p *p);
+/* Submit p's pending SQEs now (before its M leaves it in a syscall). */
+HIDDEN void __gmp_poll_flush(struct p *p);
+/*
+ * The poller M (one at a time: sched.timer_m): collect, under sched.lock,
+ * the rings of idle Ps with operations in flight (their number); then,
+ * without it, wait for a completion on one of them, a break, or until.
+ */
+HIDDEN int __gmp_poll_collect(struct m *m);
+HIDDEN void __gmp_poll_block(struct m *m, int64_t until);
+HIDDEN void __gmp_poll_break(struct m *tm);	/* tm: sched.timer_m, or NULL */
+HIDDEN void __gmp_poll_kick(void);		/* break the poller M, or wakep */
+/* [G, uring] Run a request; false: the ring is unusable, make the plain call. */
+HIDDEN bool __gmp_io_run(struct ioop *op, int64_t deadline, long *res);
+/* [G] A select's fd case: armed (selectdone 2 meanwhile), then finished. */
+HIDDEN int __gmp_selpoll_start(int fd, short events, struct selpoll **wp);
+HIDDEN int __gmp_selpoll_finish(struct selpoll *w, bool won);
 
 /* stacks (stack.c) */
 HIDDEN struct g *__gmp_stack_alloc(size_t stack_size);

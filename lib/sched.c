@@ -45,7 +45,7 @@
  * p->status packs {state, M id, syscall sequence}. gmp_syscall_enter()
  * stores {P_SYSCALL, m, ++seq} and detaches the P from the M (Go's
  * entersyscall). Whoever wants the P - sysmon after a tick, a kernel upcall
- * "M k blocked" (handoff_kmod, next) - calls __gmp_handoff_take(p, k, seq):
+ * "M k blocked" (handoff_kmod) - calls __gmp_p_claim(p, {P_SYSCALL, k, seq}):
  * one CAS {P_SYSCALL, k, seq} -> {P_IDLE}, and on success handoffp() gives
  * the P to another M. gmp_syscall_exit() CASes {P_SYSCALL, m, seq} ->
  * {P_RUNNING, m, seq}; if that fails the P was taken: it takes an idle P,
@@ -501,6 +501,7 @@ static void newm(struct p *p, bool spinning, bool activation)
 	m->spinning = spinning;
 	m->kactivate = activation;
 	m->pr.fd = -1;
+	m->pollbreak = -1;
 	m->fastrand = 0x9E3779B97F4A7C15ULL * (uint64_t)(m->id + 1) ^
 		      (uint64_t)__gmp_nanotime();
 	if (!m->fastrand)
@@ -657,16 +658,31 @@ int __gmp_test_idle_ms(void)
 }
 
 /*
- * Park this M as the one that wakes up for the earliest timer, unless
- * another M already is. Returns holding a P.
+ * Park this M as the one that wakes up for the earliest timer and, with
+ * the uring poller, for completions on the rings of idle Ps (the poller
+ * M), unless another M already is; then a P that went idle with requests
+ * in flight (released, if not NULL) must be added to that M's set: break
+ * its wait. Returns holding a P.
  */
-static void stopm_timed(struct m *m, int64_t when)
+static void stopm_timed(struct m *m, int64_t when, struct p *released)
 {
+	bool uring = sched.poller == GMP_POLLER_URING;
 	struct p *p;
 	int64_t now;
 
 	__gmp_lock(&sched.lock);
 	if (sched.timer_m) {
+		/* Our P went idle after the poller collected its rings: under
+		 * the lock, so that it is that very poller we wake. */
+		if (uring && released && __gmp_poll_inflight(released))
+			__gmp_poll_break(sched.timer_m);
+		__gmp_unlock(&sched.lock);
+		stopm(m);
+		return;
+	}
+	/* The rings to watch, collected under the lock that orders us with
+	 * Ps going idle later (they see timer_m and break our wait). */
+	if (uring && __gmp_poll_collect(m) == 0 && when == INT64_MAX) {
 		__gmp_unlock(&sched.lock);
 		stopm(m);
 		return;
@@ -677,7 +693,9 @@ static void stopm_timed(struct m *m, int64_t when)
 
 	now = __gmp_nanotime();
 	__gmp_perf_pause(m);
-	if (when > now)
+	if (uring)
+		__gmp_poll_block(m, when);
+	else if (when > now)
 		__gmp_notetsleep(&m->park, when - now);
 
 	__gmp_lock(&sched.lock);
@@ -689,6 +707,15 @@ static void stopm_timed(struct m *m, int64_t when)
 	__gmp_noteclear(&m->park);
 	if (p) {
 		acquirep(m, p);
+		/*
+		 * Uring: spin, so that finding work (completions of any ring,
+		 * stolen by findrunnable) we wake another M, which becomes
+		 * the next poller if Ps with requests in flight stay idle.
+		 */
+		if (uring) {
+			m->spinning = true;
+			atomic_fetch_add(&sched.nmspinning, 1);
+		}
 		return;
 	}
 	/* Every P is busy: their Ms run the timers when they schedule. */
@@ -705,6 +732,9 @@ void __gmp_wake_timer_sleeper(int64_t when)
 		if (sched.timer_until > when) {
 			sched.timer_m = NULL;
 			__gmp_notewakeup(&tm->park);
+			/* The poller M waits in ppoll, not on its note. */
+			if (sched.poller == GMP_POLLER_URING)
+				__gmp_poll_break(tm);
 		}
 		__gmp_unlock(&sched.lock);
 		return;
@@ -763,7 +793,8 @@ static void handoffp(struct p *p)
 	int zero = 0;
 	int64_t when;
 
-	if (!__gmp_runqempty(p) || atomic_load(&sched.runqsize)) {
+	if (!__gmp_runqempty(p) || atomic_load(&sched.runqsize) ||
+	    (sched.poller == GMP_POLLER_URING && __gmp_poll_ready(p))) {
 		__gmp_startm(p, false);
 		return;
 	}
@@ -784,6 +815,10 @@ static void handoffp(struct p *p)
 	when = load_relaxed(&__gmp_timers_next);
 	if (when != INT64_MAX)
 		__gmp_wake_timer_sleeper(when);
+	/* Requests in flight on an idle P: the poller M must watch its ring
+	 * (break its wait to collect it), or some M must become it. */
+	if (sched.poller == GMP_POLLER_URING && __gmp_poll_inflight(p))
+		__gmp_poll_kick();
 }
 
 void __gmp_handoffp(struct p *p)
@@ -982,13 +1017,16 @@ static struct g *stealwork(struct m *m, struct p *p)
 static struct g *findrunnable(struct m *m, bool *inherit)
 {
 	for (;;) {
-		struct p *p = m->p;
+		struct p *p = m->p, *released;
 		struct g *gp;
 		bool was_spinning;
 		int procs = sched.gomaxprocs;
 		int64_t when;
 
 		check_timers();
+		/* Submit what waits, reap what came (Go's netpoll(0)). */
+		if (sched.poller == GMP_POLLER_URING)
+			__gmp_poll_sched(p, true);
 		gp = runqget(p, inherit);
 		if (gp)
 			return gp;
@@ -1010,6 +1048,9 @@ static struct g *findrunnable(struct m *m, bool *inherit)
 			if (gp)
 				return gp;
 		}
+		/* Completions on any P's ring (its M busy, in a syscall, or idle). */
+		if (sched.poller == GMP_POLLER_URING && __gmp_poll_steal())
+			continue;
 
 		/* Nothing: give the P back. */
 		__gmp_lock(&sched.lock);
@@ -1018,7 +1059,7 @@ static struct g *findrunnable(struct m *m, bool *inherit)
 			__gmp_unlock(&sched.lock);
 			return gp;
 		}
-		releasep(m);
+		released = releasep(m);
 		pidleput(p);
 		__gmp_unlock(&sched.lock);
 
@@ -1049,8 +1090,8 @@ static struct g *findrunnable(struct m *m, bool *inherit)
 			continue;
 		}
 		when = load_relaxed(&__gmp_timers_next);
-		if (when != INT64_MAX)
-			stopm_timed(m, when);
+		if (when != INT64_MAX || sched.poller == GMP_POLLER_URING)
+			stopm_timed(m, when, released);
 		else
 			stopm(m);
 	}
@@ -1067,6 +1108,9 @@ static _Noreturn void schedule(struct m *m)
 
 			inherit = false;
 			check_timers();
+			/* Reap completions; submit requests (batched). */
+			if (sched.poller == GMP_POLLER_URING)
+				__gmp_poll_sched(p, false);
 			/* Every 61 ticks, the global queue first: fairness. */
 			if (load_relaxed(&p->schedtick) % 61 == 0 &&
 			    atomic_load(&sched.runqsize) > 0) {
@@ -1444,6 +1488,9 @@ int gmp_syscall_enter(void)
 	if (m->oldp || !m->p)
 		return -EBUSY;
 	p = m->p;
+	/* Requests of our Gs waiting to be submitted: not for a syscall long. */
+	if (sched.poller == GMP_POLLER_URING)
+		__gmp_poll_flush(p);
 	p->seq++;
 	m->syscallseq = p->seq;
 	store_relaxed(&m->curg->status, G_SYSCALL);
@@ -1552,20 +1599,6 @@ bool __gmp_p_claim(struct p *p, uint64_t status)
 			memory_order_relaxed);
 }
 
-/*
- * Take p from "in syscall by M mid, entry seq" and give it to another M.
- * sysmon calls it under Go's rules (handoff_kmod.c claims Ps itself, with
- * __gmp_p_claim). False: the M came back first (or an earlier taker won),
- * nothing was done.
- */
-bool __gmp_handoff_take(struct p *p, uint32_t mid, uint32_t seq)
-{
-	if (!__gmp_p_claim(p, P_STATUS(P_SYSCALL, mid, seq)))
-		return false;
-	handoffp(p);
-	return true;
-}
-
 /* ---- start-up ---------------------------------------------------------- */
 
 static int parse_size(const char *s, size_t *out)
@@ -1600,6 +1633,8 @@ static bool debug_on(void)
 static int do_init(const struct gmp_config *cfg)
 {
 	int procs = 0, handoff = GMP_HANDOFF_DEFAULT, ret;
+	int poller = GMP_POLLER_DEFAULT;
+	unsigned int ring_entries = 0;
 	bool transparent = false, debug = debug_on();
 	char kwhy[160] = "", pwhy[200] = "", autowhy[400] = "";
 	size_t stack = 0;
@@ -1613,12 +1648,17 @@ static int do_init(const struct gmp_config *cfg)
 			if (cfg->reserved[i])
 				return -EINVAL;
 		if (cfg->maxprocs > 1024 || cfg->handoff < 0 ||
-		    cfg->handoff > GMP_HANDOFF_PERF)
+		    cfg->handoff > GMP_HANDOFF_PERF || cfg->poller < 0 ||
+		    cfg->poller > GMP_POLLER_BLOCKING || cfg->ring_entries > 4096 ||
+		    cfg->ring_entries == 1 ||
+		    (cfg->ring_entries & (cfg->ring_entries - 1)))
 			return -EINVAL;
 		procs = cfg->maxprocs;
 		stack = cfg->stack_size;
 		handoff = cfg->handoff;
 		transparent = cfg->flags & GMP_CONFIG_TRANSPARENT;
+		poller = cfg->poller;
+		ring_entries = cfg->ring_entries;
 	}
 	if (!transparent && (s = getenv("GMP_TRANSPARENT")) && *s) {
 		if (strcmp(s, "0") && strcmp(s, "1")) {
@@ -1748,6 +1788,10 @@ static int do_init(const struct gmp_config *cfg)
 		pidleput(p);
 		__gmp_unlock(&sched.lock);
 	}
+	/* Before any M runs: the probe ring becomes P0's. */
+	ret = __gmp_poll_init(poller, ring_entries, procs);
+	if (ret < 0)
+		return ret;
 	ret = __gmp_stack_install_handler();
 	if (ret < 0)
 		return ret;
@@ -1765,6 +1809,7 @@ static int do_init(const struct gmp_config *cfg)
 			fprintf(stderr, "gmp: handoff sysmon (%s)\n", autowhy);
 		else
 			fprintf(stderr, "gmp: handoff sysmon (asked for)\n");
+		__gmp_poll_debug_line();
 	}
 	store_release(&sched.started, 1);
 	return 0;
@@ -1848,6 +1893,13 @@ int64_t gmp_go(void (*fn)(void *), void *arg)
 	if (!newproc(fn, arg, &id))
 		return -ENOMEM;
 	return id;
+}
+
+bool __gmp_spawn(void (*fn)(void *), void *arg)
+{
+	int64_t id;
+
+	return newproc(fn, arg, &id) != NULL;
 }
 
 int64_t gmp_self(void)

@@ -12,10 +12,22 @@
  *    g->param to its sudog (the timer sets none).
  * 4. Pass 3: lock again, take our other sudogs off their queues, report
  *    the winner.
+ *
+ * Cases on an fd's readiness (GMP_SELECT_POLL): pass 1 asks poll(2) with
+ * no timeout; pass 2 arms a request per case with the poller
+ * (poll_uring.c: an IORING_OP_POLL_ADD, or a helper goroutine in blocking
+ * mode) while g->selectdone is 2, "arming": a completion that comes
+ * before we park cannot ready us (we are not parked yet); it takes
+ * selectdone 2 -> 1 instead, and the commit, failing its CAS 2 -> 0,
+ * does not park: pass 3 finds that case fired (W_WON). In pass 3 every
+ * fd case is finished before selectdone goes back to 0 - the winner
+ * reports its revents, the others are cancelled - so no late completion
+ * can touch this goroutine.
  */
 #include "internal.h"
 
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +36,10 @@
 struct selpark {
 	struct gmp_select_case *cases;
 	uint32_t *lockorder;
-	size_t norder;
+	size_t norder;		/* channel cases, in lockorder */
 	bool timer;
 	bool first;
+	bool polls;		/* fd cases armed: selectdone is 2 */
 	int64_t when;
 };
 
@@ -104,16 +117,31 @@ static void selunlock(struct gmp_select_case *cases, uint32_t *lo, size_t n)
 static bool selparkcommit(struct g *gp, void *arg)
 {
 	struct selpark *sp = arg;
-	bool first = sp->timer && sp->first;
+	bool first = sp->timer && sp->first, timer = sp->timer;
 	int64_t when = sp->when;
+	struct gmp_select_case *cases = sp->cases;
+	uint32_t *lockorder = sp->lockorder;
+	size_t norder = sp->norder;
+	bool park = true;
 
-	(void)gp;
-	if (sp->timer)
+	/*
+	 * Once selectdone is 0 an fd case may ready us; we then wait in pass
+	 * 3 for the locks we hold, but with neither a channel nor a timer
+	 * nothing holds us: sp (our stack) is read above, not below.
+	 */
+	if (sp->polls) {
+		uint32_t two = 2;
+
+		/* acq_rel: an fd case that fired meanwhile took it 2 -> 1. */
+		park = atomic_compare_exchange_strong_explicit(&gp->selectdone,
+				&two, 0, memory_order_acq_rel, memory_order_acquire);
+	}
+	if (timer)
 		__gmp_unlock(&__gmp_timers_lock);
-	selunlock(sp->cases, sp->lockorder, sp->norder);
+	selunlock(cases, lockorder, norder);
 	if (first)
 		__gmp_wake_timer_sleeper(when);
-	return true;
+	return park;
 }
 
 static void select_timer_fire(struct timer *t)
@@ -129,17 +157,26 @@ static void select_timer_fire(struct timer *t)
 	}
 }
 
+static bool case_active(const struct gmp_select_case *cs)
+{
+	return cs->op == GMP_SELECT_POLL ? cs->elem != NULL : cs->ch != NULL;
+}
+
 static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 		    int64_t timeout)
 {
 	struct g *gp = __gmp_getg();
 	uint32_t st_order[2 * SELECT_STACK_CASES];
 	struct sudog st_sg[SELECT_STACK_CASES];
+	struct selpoll *st_w[SELECT_STACK_CASES];
+	struct pollfd st_pfd[SELECT_STACK_CASES];
 	uint32_t *pollorder, *lockorder;
 	struct sudog *sgs, *sg, *won;
-	size_t norder = 0;
+	struct selpoll **ws;
+	struct pollfd *pfds;
+	size_t norder = 0, nlock = 0, npoll = 0;
 	struct selpark sp;
-	int casi = -1, ret;
+	int casi = -1, ret, armerr = 0;
 	void *heap = NULL;
 
 	if (!gp)
@@ -147,7 +184,8 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 	if ((n && !cases) || n > INT_MAX / 2)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if (cases[i].op != GMP_SELECT_RECV && cases[i].op != GMP_SELECT_SEND)
+		if (cases[i].op != GMP_SELECT_RECV && cases[i].op != GMP_SELECT_SEND &&
+		    cases[i].op != GMP_SELECT_POLL)
 			return -EINVAL;
 	__gmp_preempt_check();
 
@@ -155,20 +193,26 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 		pollorder = st_order;
 		lockorder = st_order + SELECT_STACK_CASES;
 		sgs = st_sg;
+		ws = st_w;
+		pfds = st_pfd;
 	} else {
-		heap = malloc(n * (2 * sizeof(uint32_t) + sizeof(struct sudog)));
+		heap = malloc(n * (2 * sizeof(uint32_t) + sizeof(struct sudog) +
+				   sizeof(struct selpoll *) + sizeof(struct pollfd)));
 		if (!heap)
 			return -ENOMEM;
 		sgs = heap;
-		pollorder = (uint32_t *)(sgs + n);
+		ws = (struct selpoll **)(sgs + n);
+		pfds = (struct pollfd *)(ws + n);
+		pollorder = (uint32_t *)(pfds + n);
 		lockorder = pollorder + n;
 	}
 
-	/* A random permutation of the cases with a channel (Fisher-Yates). */
+	/* A random permutation of the active cases (Fisher-Yates). */
+	norder = nlock = npoll = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t j;
 
-		if (!cases[i].ch)
+		if (!case_active(&cases[i]))
 			continue;
 		j = __gmp_fastrandn((uint32_t)norder + 1);
 		pollorder[norder] = pollorder[j];
@@ -185,9 +229,29 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 		}
 		return -EINVAL;		/* would block forever */
 	}
-	memcpy(lockorder, pollorder, norder * sizeof(*lockorder));
-	sort_lockorder(cases, lockorder, norder);
-	sellock(cases, lockorder, norder);
+	/* Channel cases in lock order; fd cases asked once, without waiting. */
+	for (size_t k = 0; k < norder; k++) {
+		uint32_t i = pollorder[k];
+
+		if (cases[i].op != GMP_SELECT_POLL) {
+			lockorder[nlock++] = i;
+		} else {
+			const struct pollfd *u = cases[i].elem;
+
+			pfds[npoll].fd = u->fd;
+			pfds[npoll].events = u->events;
+			pfds[npoll].revents = 0;
+			ws[npoll] = NULL;
+			npoll++;
+		}
+	}
+	if (npoll && poll(pfds, npoll, 0) < 0) {
+		ret = -errno;
+		free(heap);
+		return ret;
+	}
+	sort_lockorder(cases, lockorder, nlock);
+	sellock(cases, lockorder, nlock);
 
 	/* Pass 1: anything ready? */
 	for (size_t k = 0; k < norder; k++) {
@@ -195,11 +259,26 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 		struct gmp_select_case *cs = &cases[i];
 		struct gmp_chan *c = cs->ch;
 
+		if (cs->op == GMP_SELECT_POLL) {
+			struct pollfd *u = cs->elem;
+			size_t pi = 0;
+
+			/* Its slot in pfds: fd cases keep pollorder's order. */
+			for (size_t kk = 0; kk < k; kk++)
+				pi += cases[pollorder[kk]].op == GMP_SELECT_POLL;
+			if (!pfds[pi].revents)
+				continue;
+			selunlock(cases, lockorder, nlock);
+			u->revents = pfds[pi].revents;
+			cs->result = u->revents;
+			casi = i;
+			goto out;
+		}
 		if (cs->op == GMP_SELECT_RECV) {
 			sg = __gmp_waitq_dequeue(&c->sendq);
 			if (sg) {
 				__gmp_chan_recv_direct(c, sg, cs->elem);
-				selunlock(cases, lockorder, norder);
+				selunlock(cases, lockorder, nlock);
 				__gmp_ready(sg->g, true);
 				cs->result = 0;
 				casi = i;
@@ -207,13 +286,13 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 			}
 			if (c->qcount > 0) {
 				__gmp_chan_bufrecv(c, cs->elem);
-				selunlock(cases, lockorder, norder);
+				selunlock(cases, lockorder, nlock);
 				cs->result = 0;
 				casi = i;
 				goto out;
 			}
 			if (c->closed) {
-				selunlock(cases, lockorder, norder);
+				selunlock(cases, lockorder, nlock);
 				if (cs->elem)
 					memset(cs->elem, 0, c->elemsize);
 				cs->result = -EPIPE;
@@ -222,7 +301,7 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 			}
 		} else {
 			if (c->closed) {
-				selunlock(cases, lockorder, norder);
+				selunlock(cases, lockorder, nlock);
 				cs->result = -EPIPE;
 				casi = i;
 				goto out;
@@ -230,7 +309,7 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 			sg = __gmp_waitq_dequeue(&c->recvq);
 			if (sg) {
 				__gmp_chan_send_direct(c, sg, cs->elem);
-				selunlock(cases, lockorder, norder);
+				selunlock(cases, lockorder, nlock);
 				__gmp_ready(sg->g, true);
 				cs->result = 0;
 				casi = i;
@@ -238,7 +317,7 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 			}
 			if (c->qcount < c->dataqsiz) {
 				__gmp_chan_bufsend(c, cs->elem);
-				selunlock(cases, lockorder, norder);
+				selunlock(cases, lockorder, nlock);
 				cs->result = 0;
 				casi = i;
 				goto out;
@@ -246,14 +325,14 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 		}
 	}
 	if (!block || timeout == 0) {
-		selunlock(cases, lockorder, norder);
+		selunlock(cases, lockorder, nlock);
 		free(heap);
 		return timeout == 0 ? -ETIMEDOUT : -EAGAIN;
 	}
 
-	/* Pass 2: wait on every channel. */
+	/* Pass 2: wait on every channel and fd. */
 	gp->param = NULL;
-	for (size_t k = 0; k < norder; k++) {
+	for (size_t k = 0; k < nlock; k++) {
 		uint32_t i = lockorder[k];
 		struct gmp_chan *c = cases[i].ch;
 
@@ -265,10 +344,24 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 		sg->c = c;
 		__gmp_waitq_enqueue(cases[i].op == GMP_SELECT_SEND ? &c->sendq : &c->recvq, sg);
 	}
+	if (npoll) {
+		/* relaxed: it is 0 (no waiter can touch it: channel wakers need
+		 * the locks we hold); the ring locks order it with the reapers. */
+		store_relaxed(&gp->selectdone, 2);
+		for (size_t k = 0; k < npoll; k++) {
+			ret = __gmp_selpoll_start(pfds[k].fd, pfds[k].events, &ws[k]);
+			if (ret < 0) {
+				ws[k] = NULL;
+				armerr = ret;	/* undone below, as if woken */
+				break;
+			}
+		}
+	}
 	sp.cases = cases;
 	sp.lockorder = lockorder;
-	sp.norder = norder;
-	sp.timer = timeout > 0;
+	sp.norder = nlock;
+	sp.polls = npoll > 0;
+	sp.timer = timeout > 0 && !armerr;
 	sp.first = false;
 	sp.when = 0;
 	if (sp.timer) {
@@ -278,22 +371,50 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 		sp.first = __gmp_timer_add_locked(&gp->timer);
 		sp.when = gp->timer.when;
 	}
-	__gmp_park(selparkcommit, &sp);
+	if (!armerr) {
+		__gmp_park(selparkcommit, &sp);
+	} else {
+		/* An fd case could not be armed: unwind as if woken, no channel
+		 * waker may pick us meanwhile (selectdone 2 -> 1 if still 2). */
+		uint32_t two = 2;
 
-	/* Pass 3: woken by a channel (param) or the timer (no param). */
+		atomic_compare_exchange_strong(&gp->selectdone, &two, 1);
+		selunlock(cases, lockorder, nlock);
+	}
+
+	/* Pass 3: woken by a channel or an fd (param), or the timer (none). */
 	if (sp.timer) {
 		/* Under the lock, so the timer function is not running. */
 		__gmp_lock(&__gmp_timers_lock);
 		__gmp_timer_del_locked(&gp->timer);
 		__gmp_unlock(&__gmp_timers_lock);
 	}
-	sellock(cases, lockorder, norder);
-	/* relaxed: every waker needs one of the locks we now hold, or the
-	 * timers lock, and the timer is gone. */
-	store_relaxed(&gp->selectdone, 0);
 	won = gp->param;
+	/* The fd cases first: after this none can touch us. */
+	for (size_t k = 0, pi = 0; k < norder; k++) {
+		uint32_t i = pollorder[k];
+		int rev;
+
+		if (cases[i].op != GMP_SELECT_POLL)
+			continue;
+		if (ws[pi]) {
+			rev = __gmp_selpoll_finish(ws[pi], (void *)won == (void *)ws[pi]);
+			if (rev >= 0 && casi < 0) {
+				struct pollfd *u = cases[i].elem;
+
+				u->revents = (short)rev;
+				cases[i].result = rev;
+				casi = i;
+			}
+		}
+		pi++;
+	}
+	sellock(cases, lockorder, nlock);
+	/* relaxed: every waker needs one of the locks we now hold, or the
+	 * timers lock, and the timer is gone; fd cases are finished. */
+	store_relaxed(&gp->selectdone, 0);
 	gp->param = NULL;
-	for (size_t k = 0; k < norder; k++) {
+	for (size_t k = 0; k < nlock; k++) {
 		uint32_t i = lockorder[k];
 		struct gmp_chan *c = cases[i].ch;
 
@@ -306,13 +427,18 @@ static int selectgo(struct gmp_select_case *cases, size_t n, bool block,
 					   &c->sendq : &c->recvq, sg);
 		}
 	}
-	selunlock(cases, lockorder, norder);
-	if (!won) {
+	selunlock(cases, lockorder, nlock);
+	if (armerr) {
 		free(heap);
-		return -ETIMEDOUT;
+		return armerr;
 	}
-	if (casi < 0)
+	if (casi < 0) {
+		if (!won && sp.timer) {
+			free(heap);
+			return -ETIMEDOUT;
+		}
 		__gmp_fatal("select: bad wakeup");
+	}
 out:
 	free(heap);
 	ret = casi;

@@ -10,6 +10,7 @@ all_pkgs=(
 	build-essential			# gcc, make
 	linux-headers-cloud-amd64	# headers for the 6.1 test kernel
 	linux-headers-6.12-cloud-amd64	# headers for the 6.12 test kernel
+	linux-headers-6.12-rt-amd64	# headers for the 6.12 PREEMPT_RT test kernel
 	linux-source-6.1		# kselftest harness, checkpatch.pl (tools/ksrc.sh)
 	qemu-system-x86			# test VM (tools/vm/run.sh)
 	busybox-static			# test VM initramfs
@@ -19,6 +20,7 @@ all_pkgs=(
 	golang-go
 	gnuplot-nox
 	python3
+	flex bison bc libelf-dev libssl-dev xz-utils	# the debug kernel (make check-debug)
 )
 
 if [ $# -gt 0 ]; then

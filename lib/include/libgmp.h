@@ -46,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -57,7 +58,7 @@ extern "C" {
 #pragma GCC visibility push(default)
 
 #define GMP_SCHED_VERSION_MAJOR	0
-#define GMP_SCHED_VERSION_MINOR	2
+#define GMP_SCHED_VERSION_MINOR	3
 
 /* ---- runtime ---------------------------------------------------------- */
 
@@ -136,8 +137,9 @@ enum gmp_handoff {
  * parked in /dev/gmp or epoll_wait, 1..64, default GMP_MAXPROCS + 1 up to
  * 4), GMP_PERF_PAGES (perf mode: data pages of each M's ring, a power of
  * two, 1..256, default 2; each page holds 512 switch records), GMP_DEBUG=1
- * (lines on stderr say which handoff is in use and, with auto, why the
- * ones before it were refused), and
+ * (lines on stderr say which handoff and poller are in use and, with auto,
+ * why the ones before them were refused), GMP_POLLER=uring|blocking,
+ * GMP_URING_ENTRIES (see gmp_poller_mode), and
  * GMP_STACK_GUARD=mprotect|canary, which forces the guard used by kernels
  * without MADV_GUARD_INSTALL (< 6.13), or none (a canary word, checked at
  * each switch): for tests.
@@ -148,7 +150,9 @@ struct gmp_config {
 	size_t stack_size;	/* 0: $GMP_STACK_SIZE, else 64 KiB (min 16 KiB) */
 	int handoff;		/* enum gmp_handoff */
 	unsigned int flags;	/* GMP_CONFIG_* */
-	unsigned long reserved[4];	/* 0 */
+	int poller;		/* enum gmp_poller (0.3; was reserved, 0) */
+	unsigned int ring_entries;	/* 0: $GMP_URING_ENTRIES, else 256 */
+	unsigned long reserved[3];	/* 0 */
 };
 
 /*
@@ -198,6 +202,59 @@ struct gmp_handoff_stats {
 
 /* 0, -EINVAL for a bad size, -EAGAIN before the start. */
 int gmp_handoff_stats(struct gmp_handoff_stats *st);
+
+/*
+ * The I/O poller: how the system call wrappers below wait.
+ *
+ * uring: each P has an io_uring (liburing), created on first use. A
+ * goroutine's call becomes a request on its P's ring and the goroutine
+ * parks; its M runs other goroutines. Completions are reaped by the
+ * scheduler (its own P's ring at each schedule, other Ps' rings when it
+ * looks for work); the M that goes idle last waits on the rings of idle
+ * Ps together with the earliest timer. The goroutine may resume on
+ * another P. blocking: the plain call inside gmp_syscall_enter/exit, the
+ * P handed off while it blocks (kmod or sysmon).
+ * GMP_POLLER=uring|blocking (or gmp_config.poller) forces one; by default
+ * uring unless io_uring cannot be set up (ENOSYS, EPERM,
+ * kernel.io_uring_disabled, a missing opcode), then blocking. GMP_DEBUG=1
+ * prints which and why. GMP_URING_ENTRIES (2..4096, a power of two;
+ * default 256) sizes each ring's submission queue (completion queue: 16
+ * times that). Neither bounds the requests in flight: a full SQ is
+ * submitted (or, if the kernel cannot take it now, requests wait in a
+ * queue of the ring), and completions beyond the CQ are kept by the
+ * kernel (IORING_FEAT_NODROP, required) until reaped.
+ */
+enum gmp_poller {
+	GMP_POLLER_DEFAULT = 0,		/* $GMP_POLLER, else auto */
+	GMP_POLLER_URING,		/* io_uring (an error if unavailable) */
+	GMP_POLLER_BLOCKING,		/* blocking calls with handoff */
+};
+
+/* GMP_POLLER_URING or _BLOCKING; 0 before the start. */
+int gmp_poller_mode(void);
+
+struct gmp_poller_stats {
+	unsigned int size;	/* in: sizeof(struct gmp_poller_stats) */
+	int mode;		/* GMP_POLLER_URING or _BLOCKING */
+	unsigned int rings;	/* rings created (one per P at most) */
+	unsigned int sq_entries, cq_entries;	/* per ring */
+	unsigned int features;	/* io_uring_params.features of the rings */
+	uint64_t ops;		/* operations started through a ring */
+	uint64_t cqes;		/* completions reaped */
+	uint64_t enters;	/* io_uring_enter calls that submitted */
+	uint64_t queued;	/* operations that waited for room in a ring */
+	uint64_t stolen;	/* completions reaped from another P's ring */
+	uint64_t waits;		/* idle waits of the poller M on the rings */
+	uint64_t timeouts;	/* operations ended by their deadline */
+	uint64_t cancels;	/* cancel requests sent for abandoned operations */
+	uint64_t cq_overflows;	/* flushes of completions the kernel kept
+				 * aside, a CQ being full (NODROP) */
+	uint64_t inflight_max;	/* most requests in flight on one ring */
+	uint64_t reserved[4];
+};
+
+/* 0, -EINVAL for a bad size, -EAGAIN before the start. */
+int gmp_poller_stats(struct gmp_poller_stats *st);
 
 /*
  * Run main_fn(arg) as a goroutine and wait for it to return. Other
@@ -260,13 +317,26 @@ size_t gmp_chan_cap(gmp_chan_t *ch);
 enum gmp_select_op {
 	GMP_SELECT_RECV = 1,
 	GMP_SELECT_SEND = 2,
+	GMP_SELECT_POLL = 3,	/* an fd's readiness (0.3) */
 };
 
+/*
+ * GMP_SELECT_POLL: ch is ignored (NULL), elem points to a struct pollfd
+ * whose fd and events say what to wait for (a NULL elem is never ready).
+ * The case is ready when poll(2) would report one of events or
+ * POLLERR/POLLHUP/POLLNVAL; when chosen, its revents is set and result
+ * is revents (> 0). A wait that loses to another case is cancelled (with
+ * io_uring an abandoned request is cancelled and its memory freed when
+ * its completion arrives; in blocking mode a helper goroutine waits in
+ * poll(2) and is woken through an eventfd).
+ */
 struct gmp_select_case {
 	gmp_chan_t *ch;		/* NULL: never ready */
 	int op;			/* enum gmp_select_op */
-	void *elem;		/* RECV: where to store (may be NULL); SEND: what */
-	int result;		/* out for the chosen case: 0 or -EPIPE (closed) */
+	void *elem;		/* RECV: where to store (may be NULL); SEND: what;
+				 * POLL: a struct pollfd */
+	int result;		/* out for the chosen case: 0 or -EPIPE (closed);
+				 * POLL: revents */
 };
 
 #define GMP_SELECT_NONBLOCK	(1U << 0)	/* Go's default case */
@@ -326,17 +396,64 @@ int gmp_setspecific(gmp_key_t key, void *val);	/* [G] */
 int gmp_syscall_enter(void);
 int gmp_syscall_exit(void);
 
-/* [G, or plain calls elsewhere] Wrappers: result, or -errno. */
-ssize_t gmp_read(int fd, void *buf, size_t count);
-ssize_t gmp_write(int fd, const void *buf, size_t count);
-ssize_t gmp_pread(int fd, void *buf, size_t count, off_t offset);
-ssize_t gmp_pwrite(int fd, const void *buf, size_t count, off_t offset);
-int gmp_fsync(int fd);
+/*
+ * [G, or plain calls elsewhere] Wrappers: the call's result, or -errno,
+ * exactly as the plain call gives them (short reads and writes, 0 at EOF,
+ * -EAGAIN on an O_NONBLOCK fd, -ECONNRESET, ...). With the uring poller
+ * the calls marked (u) are io_uring requests (see gmp_poller_mode): the
+ * goroutine parks, its M runs others. Differences from the plain calls:
+ * an fd with O_NONBLOCK set (one fcntl(F_GETFL) per call tells) gets the
+ * plain non-blocking call, as io_uring would wait on it; SO_RCVTIMEO and
+ * SO_SNDTIMEO are not applied by io_uring; SIGPIPE is raised by the
+ * wrapper (on -EPIPE without MSG_NOSIGNAL) for send and sendmsg. close()
+ * of an fd does not end requests in flight on it (use shutdown(2) or a
+ * deadline). Arguments (buffers, iovecs, msghdr, path) are used until the
+ * call returns, and the call returns only once the kernel is done with
+ * them.
+ */
+ssize_t gmp_read(int fd, void *buf, size_t count);			/* (u) */
+ssize_t gmp_write(int fd, const void *buf, size_t count);		/* (u) */
+ssize_t gmp_pread(int fd, void *buf, size_t count, off_t offset);	/* (u) */
+ssize_t gmp_pwrite(int fd, const void *buf, size_t count, off_t offset);	/* (u) */
+ssize_t gmp_readv(int fd, const struct iovec *iov, int iovcnt);		/* (u) */
+ssize_t gmp_writev(int fd, const struct iovec *iov, int iovcnt);	/* (u) */
+ssize_t gmp_recv(int fd, void *buf, size_t len, int flags);		/* (u) */
+ssize_t gmp_send(int fd, const void *buf, size_t len, int flags);	/* (u) */
+ssize_t gmp_recvmsg(int fd, struct msghdr *msg, int flags);		/* (u) */
+ssize_t gmp_sendmsg(int fd, const struct msghdr *msg, int flags);	/* (u) */
+int gmp_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);	/* (u) */
+int gmp_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags); /* (u) */
+int gmp_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);	/* (u) */
+int gmp_openat(int dirfd, const char *path, int flags, mode_t mode);	/* (u) */
+int gmp_close(int fd);							/* (u) */
+int gmp_fsync(int fd);							/* (u) */
+int gmp_shutdown(int fd, int how);					/* (u) */
 int gmp_nanosleep(const struct timespec *req, struct timespec *rem);
-int gmp_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
-int gmp_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 int gmp_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 long gmp_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+
+/*
+ * [G, or plain calls elsewhere] With a deadline: deadline_ns is a time of
+ * gmp_now()'s clock. What is ready is returned even after the deadline;
+ * otherwise the call waits until the deadline at most and then fails with
+ * -ETIMEDOUT, having consumed nothing (uring: the request is linked to an
+ * IORING_OP_LINK_TIMEOUT and the call returns only after its completion,
+ * so the buffer is not written later; blocking: poll(2) for readiness,
+ * then the call).
+ */
+ssize_t gmp_read_deadline(int fd, void *buf, size_t count, int64_t deadline_ns);
+ssize_t gmp_recv_deadline(int fd, void *buf, size_t len, int flags, int64_t deadline_ns);
+int gmp_accept_deadline(int fd, struct sockaddr *addr, socklen_t *addrlen,
+			int64_t deadline_ns);
+
+/*
+ * [G] Wait until fd is ready for events (POLLIN, POLLOUT, ...) or
+ * timeout_ns (< 0: none) passes: revents (> 0; POLLNVAL for an fd that
+ * is not open, as poll(2)), or -ETIMEDOUT, or -errno (-EBADF: fd < 0).
+ * To wait for an fd or a channel, whichever comes first, use a
+ * GMP_SELECT_POLL case in gmp_select().
+ */
+int gmp_poll_fd(int fd, short events, int64_t timeout_ns);
 
 /* ---- errno ------------------------------------------------------------ */
 

@@ -746,12 +746,17 @@ TEST(setup_max_ms_limits)
 
 TEST(setup_largest_group)
 {
+	struct gmp_info info;
 	struct gmp_map m;
 	int fd = gmp_open();
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, gmp_setup(fd, GMP_SETUP_ALL, GMP_RING_ENTRIES_MAX,
 			       GMP_MAX_MS_MAX));
+	/* The documented bound of a group's memory (gmp.h, README). */
+	ASSERT_EQ(0, gmp_info(fd, &info));
+	EXPECT_GE(4096ULL + GMP_RING_ENTRIES_MAX * 32ULL + GMP_MAX_MS_MAX * 64ULL,
+		  info.mmap_size);
 	ASSERT_EQ(0, gmp_map(fd, &m));
 	EXPECT_EQ((uint32_t)GMP_RING_ENTRIES_MAX, m.ring->entries);
 	EXPECT_EQ(U32(GMP_SLOT_FREE), m.slots[GMP_MAX_MS_MAX - 1].state);

@@ -483,6 +483,27 @@ static void expect_released(struct __test_metadata *_metadata, long refcnt0)
 	EXPECT_GE(refcnt0, cnt);
 }
 
+/*
+ * $GMP_STRESS_MS, when set, is how long every_block_accounted loads the
+ * module (1..200000 ms, within the test's timeout): `make soak` runs it
+ * for minutes at a time.
+ */
+static int stress_ms(int dflt)
+{
+	const char *s = getenv("GMP_STRESS_MS");
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return dflt;
+	v = strtol(s, &end, 10);
+	if (*end || v < 1 || v > 200000) {
+		fprintf(stderr, "GMP_STRESS_MS=%s: want 1..200000; using %d\n", s, dflt);
+		return dflt;
+	}
+	return (int)v;
+}
+
 TEST_F_TIMEOUT(stress, every_block_accounted, 240)
 {
 	struct load *ld = self->ld;
@@ -491,7 +512,7 @@ TEST_F_TIMEOUT(stress, every_block_accounted, 240)
 	struct tally t;
 	int i, ret;
 
-	ret = load_run(ld, nr_ms(), variant->ring_entries, variant->run_ms);
+	ret = load_run(ld, nr_ms(), variant->ring_entries, stress_ms(variant->run_ms));
 	ASSERT_EQ(0, ret) {
 		TH_LOG("load setup or teardown failed at line %d: %s", ret,
 		       strerror(errno));

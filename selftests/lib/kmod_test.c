@@ -72,6 +72,10 @@ static bool perf_usable(void)
 		SKIP(return, "/dev/gmp not usable (gmp.ko not loaded)");	\
 } while (0)
 
+/*
+ * The wrappers must block their M for the module to see it: the blocking
+ * poller (with io_uring a goroutine's gmp_read parks, its M does not block).
+ */
 static int start(unsigned int procs, unsigned int flags, void (*fn)(void *), void *arg)
 {
 	struct gmp_config cfg = {
@@ -79,6 +83,7 @@ static int start(unsigned int procs, unsigned int flags, void (*fn)(void *), voi
 		.maxprocs = procs,
 		.handoff = GMP_HANDOFF_KMOD,
 		.flags = flags,
+		.poller = GMP_POLLER_BLOCKING,
 	};
 	int ret = gmp_init(&cfg);
 
@@ -725,16 +730,8 @@ TEST(auto_falls_back_to_sysmon)
 		SKIP(return, "/dev/gmp is usable: run this before insmod or after rmmod");
 	if (perf_usable())
 		SKIP(return, "auto picks perf here (perf_test covers auto's fallbacks to sysmon)");
-	/*
-	 * Open problem, not a pass: once in a clean-clone host run the other
-	 * G ran during the read with sysmon_takes == 0, i.e. the P reached it
-	 * by a path that counts no take. Until that path is found this test
-	 * says so instead of failing CI at random; the assertions stay as
-	 * they are. GMP_TEST_FLAKY=1 runs it.
-	 */
-	if (!getenv("GMP_TEST_FLAKY"))
-		SKIP(return, "open problem: a P hand-off that counts no sysmon take (GMP_TEST_FLAKY=1 runs it)");
 	ASSERT_EQ(0, unsetenv("GMP_HANDOFF"));
+	ASSERT_EQ(0, setenv("GMP_POLLER", "blocking", 1));	/* see start() */
 	GT_RUN(1, handoff_main, NULL);
 	st = stats();
 	ASSERT_EQ(GMP_HANDOFF_SYSMON, gmp_handoff_mode());
@@ -749,6 +746,7 @@ TEST(auto_uses_kmod_when_loaded)
 {
 	NEED_KMOD();
 	ASSERT_EQ(0, unsetenv("GMP_HANDOFF"));
+	ASSERT_EQ(0, setenv("GMP_POLLER", "blocking", 1));	/* see start() */
 	GT_RUN(1, handoff_main, NULL);
 	ASSERT_EQ(GMP_HANDOFF_KMOD, gmp_handoff_mode());
 	ASSERT_EQ(1, atomic_load(&ran_during_read));

@@ -93,6 +93,7 @@ static int start(unsigned int procs, unsigned int flags, void (*fn)(void *), voi
 		.maxprocs = procs,
 		.handoff = GMP_HANDOFF_PERF,
 		.flags = flags,
+		.poller = GMP_POLLER_BLOCKING,	/* the wrappers block their M */
 	};
 	int ret = gmp_init(&cfg);
 
@@ -553,6 +554,7 @@ TEST(ms_that_exit_leave_no_fd_or_mapping)
 {
 	struct gmp_config cfg = {
 		.size = sizeof(cfg), .maxprocs = 2, .handoff = GMP_HANDOFF_PERF,
+		.poller = GMP_POLLER_BLOCKING,
 	};
 	struct census c, after[2];
 	int exited[2], ms, ms_after[2];
@@ -631,7 +633,10 @@ static void in_child(struct __test_metadata *_metadata, bool (*setup)(void),
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
-		struct gmp_config cfg = { .size = sizeof(cfg), .maxprocs = 1 };
+		struct gmp_config cfg = {
+			.size = sizeof(cfg), .maxprocs = 1,
+			.poller = GMP_POLLER_BLOCKING,
+		};
 		struct gmp_handoff_stats st = { .size = sizeof(st) };
 		int ret;
 

@@ -50,6 +50,11 @@ failed() {
 	FAILED=1
 }
 
+# The handoff and throughput runs measure what happens when an M blocks in
+# a system call: libgmp's io_uring poller would park the G instead (no M
+# blocks, nothing to hand off), so they use the blocking poller.
+export GMP_POLLER=blocking
+
 setup() {
 	step "setup: module, fsync disk, kmod and perf mode probes"
 	echo "@env kernel=$(uname -r) cpus=$(nproc) where=$BENCH_WHERE"

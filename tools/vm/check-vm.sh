@@ -27,9 +27,13 @@ fi
 plan=$files/plan.sh
 cat >"$plan" <<'PLAN'
 # libgmp without the module: sysmon handoff (and kmod_test's auto fallback).
+# The I/O tests once more with the poller's blocking fallback forced.
 if [ -d /gmp/lib ]; then
 	for t in /gmp/lib/*_test; do
 		run "lib-sysmon/${t##*/}" "$t"
+	done
+	for t in /gmp/lib/io_test /gmp/lib/syscall_test /gmp/lib/select_test; do
+		[ -x "$t" ] && run "lib-blocking/${t##*/}" env GMP_POLLER=blocking "$t"
 	done
 fi
 must insmod insmod /gmp/gmp.ko
@@ -43,16 +47,7 @@ if [ -d /gmp/lib ]; then
 		run "lib-kmod/${t##*/}" "$t"
 	done
 fi
-# Ms of exited threads are freed by a work item: give it a moment.
-unload() {
-	i=0
-	while ! rmmod gmp 2>/dev/null; do
-		i=$((i + 1))
-		[ "$i" -lt 50 ] || { rmmod gmp; return 1; }
-		sleep 0.1
-	done
-}
-run rmmod unload
+run rmmod unload_gmp
 PLAN
 
 exec "$top/tools/vm/run.sh" --kernel "$rel" --plan "$plan" --files "$files" \

@@ -7,8 +7,9 @@
 #        tools/vm/kernels.sh --headers REL print the kbuild dir for REL
 set -euo pipefail
 
-# Header metapackages, in test order (oldest kernel first).
-metas=(linux-headers-cloud-amd64 linux-headers-6.12-cloud-amd64)
+# Header metapackages, in test order (oldest kernel first); each names its
+# flavour after "linux-headers-[6.12-]": cloud-amd64, rt-amd64 (PREEMPT_RT).
+metas=(linux-headers-cloud-amd64 linux-headers-6.12-cloud-amd64 linux-headers-6.12-rt-amd64)
 
 headers_dir() {
 	local rel=$1 d
@@ -40,8 +41,10 @@ for m in "${metas[@]}"; do
 		continue
 	fi
 	# "linux-headers-6.1.0-56-cloud-amd64 (= 6.1.192-2)" -> 6.1.0-56-cloud-amd64
+	flavour=${m#linux-headers-}
+	flavour=${flavour#6.12-}
 	rel=$(printf '%s\n' "$deps" | sed 's/[,|]/\n/g' | sed -n \
-		's/^ *linux-headers-\([^ ]*-cloud-amd64\)\( .*\)\{0,1\}$/\1/p' | head -n1)
+		"s/^ *linux-headers-\\([^ ]*-$flavour\\)\\( .*\\)\\{0,1\\}\$/\\1/p" | head -n1)
 	if [ -z "$rel" ]; then
 		echo "kernels.sh: cannot find a release in the Depends of $m: $deps" >&2
 		rc=1

@@ -172,6 +172,16 @@ fail() {
 	echo "$*"
 	echo "### END $_gmp_n rc=1"
 }
+# unload_gmp: rmmod gmp, retried for 5 s (the Ms of exited threads are
+# freed by a work item shortly after their last switch).
+unload_gmp() {
+	_gmp_i=0
+	while ! rmmod gmp 2>/dev/null; do
+		_gmp_i=$((_gmp_i + 1))
+		[ "$_gmp_i" -lt 50 ] || { rmmod gmp; return 1; }
+		sleep 0.1
+	done
+}
 # log MESSAGE...: an unframed line on the results channel and in dmesg.
 log() {
 	echo "# $*"
