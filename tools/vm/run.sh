@@ -5,7 +5,7 @@
 #
 # Usage: tools/vm/run.sh --kernel REL|VMLINUZ --plan PLAN.sh [--files DIR]
 #            [--timeout SEC] [--cpus N] [--mem MB] [--append "CMDLINE"]
-#            [--out DIR] [--allow REGEX]
+#            [--out DIR] [--allow REGEX] [--no-keyhold]
 # Env:   VM_ACCEL=auto|kvm|tcg (default auto), VM_ALLOW=REGEX
 # Exit:  0 every framed command exited 0, the plan ran to its end and the
 #        guest kernel log is clean; 1 otherwise; 2 usage or setup error.
@@ -25,9 +25,10 @@ die() {
 }
 
 kernel='' plan='' files='' out='' append='' allow=${VM_ALLOW:-}
-tmo=300 cpus=2 mem=1024
+tmo=300 cpus=2 mem=1024 keyhold=1
 while [ $# -gt 0 ]; do
 	case $1 in
+	--no-keyhold) keyhold=''; shift; continue ;;
 	--kernel|--plan|--files|--timeout|--cpus|--mem|--append|--out|--allow)
 		[ $# -ge 2 ] || die "$1 needs an argument"
 		case $1 in
@@ -114,6 +115,18 @@ done < <($busybox --list-full)
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 [ -z "$files" ] || cp -a "$files/." "$root/gmp/"
+# keyhold (keyhold.c): perf's context-switch static keys switched on once,
+# at boot, not back and forth by the tests (a TCG text-patching hazard).
+if [ -n "$keyhold" ]; then
+	kh=$top/build/vm/keyhold
+	if [ ! -x "$kh" ] || [ "$vmdir/keyhold.c" -nt "$kh" ]; then
+		mkdir -p "${kh%/*}"
+		cc -static -O2 -Wall -Wextra -Werror -o "$kh.tmp" "$vmdir/keyhold.c" ||
+			die "cannot build $kh"
+		mv "$kh.tmp" "$kh"
+	fi
+	cp "$kh" "$root/bin/gmp-keyhold"
+fi
 cp "$plan" "$root/plan.sh"
 
 cat >"$root/init" <<'INIT'
@@ -192,6 +205,7 @@ log() {
 # must ends it, and the dmesg and the power-off below still happen.
 read -r _gmp_up _ </proc/uptime
 echo "### GMP-VM-START $GMP_KREL uptime=$_gmp_up"
+[ ! -x /bin/gmp-keyhold ] || /bin/gmp-keyhold </dev/null >/dev/kmsg 2>&1 &
 cd /gmp
 (. /plan.sh; exit 0)
 _gmp_rc=$?
