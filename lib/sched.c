@@ -611,8 +611,11 @@ static void stopm(struct m *m)
  * event, its ring and its fd) and its signal stack. Only the test hook
  * below asks for it so far; an idle-M reaper would too.
  */
+static _Atomic int nmexited;	/* Ms that ended their thread (mexit) */
+
 static _Noreturn void mexit(struct m *m)
 {
+	atomic_fetch_add(&nmexited, 1);
 	if (__gmp_uses_activations(sched.handoff))
 		__gmp_act_unregister(m);
 	__gmp_stack_thread_fini(m);
@@ -642,6 +645,18 @@ int __gmp_test_exit_idle_ms(int *tids, int max)
 		m->exiting = true;
 		__gmp_notewakeup(&m->park);	/* release: exiting */
 	}
+	return n;
+}
+
+/* Test hook: how many Ms there are (made and not ended by mexit). */
+HIDDEN int __gmp_test_live_ms(void);
+int __gmp_test_live_ms(void)
+{
+	int n;
+
+	__gmp_lock(&sched.lock);
+	n = sched.mcount - atomic_load(&nmexited);
+	__gmp_unlock(&sched.lock);
 	return n;
 }
 
