@@ -479,25 +479,37 @@ static int non_ms = -1;
  * the idle list, and no other thread but the non-Ms. Returns the census
  * then, its Ms in *ms.
  */
+static bool at_rest(int *live, int *parked, int *idle)
+{
+	*parked = parked_in_epoll();
+	*idle = __gmp_test_idle_ms();
+	*live = __gmp_test_live_ms();
+	return *parked == POOL && stats().activations == POOL &&
+	       *live == *parked + *idle;
+}
+
 static struct census quiet(int *ms)
 {
 	for (int i = 1;; i++) {
-		struct census c = census();
-		int parked = parked_in_epoll(), idle = __gmp_test_idle_ms();
-		int live = __gmp_test_live_ms();
+		int live, parked, idle, live2, parked2, idle2;
+		struct census c = { 0 };
 
-		if (parked == POOL && stats().activations == POOL &&
-		    live == parked + idle && c.tasks == census().tasks &&
-		    (non_ms < 0 || c.tasks - live == non_ms)) {
-			*ms = live;
-			if (non_ms < 0)
-				non_ms = c.tasks - live;
-			return c;
+		/* The census between two looks that find the same rest. */
+		if (at_rest(&live, &parked, &idle)) {
+			c = census();
+			if (at_rest(&live2, &parked2, &idle2) && live2 == live &&
+			    idle2 == idle && c.tasks == census().tasks &&
+			    (non_ms < 0 || c.tasks - live == non_ms)) {
+				*ms = live;
+				if (non_ms < 0)
+					non_ms = c.tasks - live;
+				return c;
+			}
 		}
 		if (i % 5000 == 0)	/* what we wait for, should it never come */
 			fprintf(stderr, "# not quiet: %d tasks (%d no Ms), %d Ms, %d in "
-				"epoll_wait, pool %u, %d idle\n", c.tasks, non_ms, live,
-				parked, stats().activations, idle);
+				"epoll_wait, pool %u, %d idle\n", census().tasks, non_ms,
+				live, parked, stats().activations, idle);
 		usleep(1000);
 	}
 }
