@@ -91,6 +91,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #define sched __gmp_sched
@@ -242,12 +243,34 @@ int __gmp_perf_config(void)
 	return 0;
 }
 
+/*
+ * PREEMPT_RT: not offered. In Debian's 6.12 RT kernel (under TCG) the
+ * records reached the activations so late that handoffs stalled: the
+ * transparent, lost-record and M-exit tests timed out, and a bare perf
+ * watcher (tools/wakelat) saw fewer than 46 blocks in 400 s where the
+ * module saw 400 in seconds. Until that is understood, auto passes over
+ * perf there and a forced perf fails with -EOPNOTSUPP.
+ */
+bool __gmp_perf_preempt_rt(void)
+{
+	struct utsname u;
+
+	return uname(&u) == 0 && strstr(u.version, "PREEMPT_RT");
+}
+
 int __gmp_perf_init(bool required, char *why, size_t whylen)
 {
 	struct perf_ring probe = { .fd = -1 };
 	const char *stage = "";
 	int ret;
 
+	if (__gmp_perf_preempt_rt()) {
+		snprintf(why, whylen, "a PREEMPT_RT kernel (perf mode is not offered there: "
+			 "see handoff_perf.c)");
+		if (required)
+			fprintf(stderr, "gmp: GMP_HANDOFF=perf: %s\n", why);
+		return -EOPNOTSUPP;
+	}
 	/* Can this thread have one? Each M opens its own as it starts. */
 	ret = ring_open(&probe, &stage);
 	if (ret == 0) {

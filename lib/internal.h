@@ -566,6 +566,7 @@ HIDDEN void __gmp_perf_register(struct m *m);	/* on the new M's thread */
 HIDDEN void __gmp_perf_unregister(struct m *m);
 HIDDEN struct p *__gmp_perf_activation(struct m *m);
 HIDDEN bool __gmp_perf_asleep(struct m *bm, uint64_t st);
+HIDDEN bool __gmp_perf_preempt_rt(void);
 HIDDEN void __gmp_perf_pause(struct m *m);	/* the runtime parks this M */
 
 #endif /* GMP_INTERNAL_H */

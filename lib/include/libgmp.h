@@ -165,8 +165,9 @@ struct gmp_config {
  * with a message on stderr; with perf handoff asked for explicitly, the
  * error of perf_event_open(2) or of mapping the ring (-EACCES: not allowed,
  * perf_event_paranoid; -EPERM: over the locked-memory limit; -ENOENT,
- * -EINVAL, -EOPNOTSUPP: no such event in this kernel), with a message on
- * stderr that says which.
+ * -EINVAL, -EOPNOTSUPP: no such event in this kernel, or a PREEMPT_RT
+ * kernel, where perf mode is not offered), with a message on stderr that
+ * says which.
  */
 int gmp_init(const struct gmp_config *cfg);
 

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,9 +47,13 @@ static bool perf_usable(void)
 {
 	struct perf_event_attr a;
 	long pg = sysconf(_SC_PAGESIZE);
+	struct utsname u;
 	void *p;
 	int fd;
 
+	/* Not offered on PREEMPT_RT kernels. */
+	if (uname(&u) == 0 && strstr(u.version, "PREEMPT_RT"))
+		return false;
 	memset(&a, 0, sizeof(a));
 	a.size = sizeof(a);
 	a.type = PERF_TYPE_SOFTWARE;

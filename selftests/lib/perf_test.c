@@ -29,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,14 @@ static int open_switch_event(void)
 	a.watermark = 1;
 	a.wakeup_watermark = 1;
 	return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/* A PREEMPT_RT kernel, where libgmp does not offer perf mode? */
+static bool preempt_rt(void)
+{
+	struct utsname u;
+
+	return uname(&u) == 0 && strstr(u.version, "PREEMPT_RT");
 }
 
 /* Can this thread open the event and map a ring of 1 + 2 pages? */
@@ -82,7 +91,14 @@ static bool kmod_usable(void)
 	return true;
 }
 
+#define NOT_RT() do {							\
+	if (preempt_rt())						\
+		SKIP(return, "PREEMPT_RT: libgmp offers no perf mode here "	\
+		     "(perf_not_offered_on_preempt_rt)");		\
+} while (0)
+
 #define NEED_PERF() do {						\
+	NOT_RT();							\
 	if (!perf_usable())						\
 		SKIP(return, "no per-thread context-switch perf event here");	\
 } while (0)
@@ -745,6 +761,7 @@ TEST(auto_picks_perf_without_module_when_paranoid_allows)
 	struct outcome o;
 	int saved = read_knob(PARANOID);
 
+	NOT_RT();
 	if (kmod_usable())
 		SKIP(return, "/dev/gmp is usable: auto picks kmod (kmod_test)");
 	if (geteuid() != 0)
@@ -786,6 +803,7 @@ TEST(auto_falls_back_to_sysmon_when_paranoid_forbids)
 	struct outcome o;
 	int saved = read_knob(PARANOID);
 
+	NOT_RT();
 	if (kmod_usable())
 		SKIP(return, "/dev/gmp is usable: auto picks kmod (kmod_test)");
 	if (geteuid() != 0)
@@ -831,6 +849,7 @@ TEST(auto_falls_back_to_sysmon_when_ring_mmap_fails)
 {
 	struct outcome o;
 
+	NOT_RT();
 	if (kmod_usable())
 		SKIP(return, "/dev/gmp is usable: auto picks kmod (kmod_test)");
 	if (geteuid() != 0)
@@ -850,6 +869,7 @@ TEST(perf_forced_fails_clearly_when_ring_mmap_fails)
 {
 	struct outcome o;
 
+	NOT_RT();
 	if (geteuid() != 0)
 		SKIP(return, "needs root to set perf_event_mlock_kb");
 	no_memlock_case(_metadata, "perf", &o);
@@ -879,6 +899,7 @@ TEST(auto_falls_back_to_sysmon_on_eacces)
 {
 	struct outcome o;
 
+	NOT_RT();
 	if (kmod_usable())
 		SKIP(return, "/dev/gmp is usable: auto picks kmod (kmod_test)");
 	in_child(_metadata, seccomp_eacces, "auto", &o);
@@ -894,11 +915,38 @@ TEST(perf_forced_fails_clearly_on_eacces)
 {
 	struct outcome o;
 
+	NOT_RT();
 	in_child(_metadata, seccomp_eacces, "perf", &o);
 	ASSERT_FALSE(o.skip);
 	ASSERT_EQ(-EACCES, o.ret);
 	ASSERT_EQ(0, o.mode);
 	ASSERT_NE(NULL, strstr(o.err, "gmp: GMP_HANDOFF=perf: perf_event_open: Permission denied"));
+}
+
+/* ---- PREEMPT_RT: perf mode is not offered (handoff_perf.c) ------------- */
+
+static bool as_is(void)
+{
+	return true;
+}
+
+TEST(perf_not_offered_on_preempt_rt)
+{
+	struct outcome o;
+
+	if (!preempt_rt())
+		SKIP(return, "not a PREEMPT_RT kernel");
+	in_child(_metadata, as_is, "perf", &o);
+	ASSERT_EQ(-EOPNOTSUPP, o.ret);
+	ASSERT_EQ(0, o.mode);
+	ASSERT_NE(NULL, strstr(o.err, "gmp: GMP_HANDOFF=perf: a PREEMPT_RT kernel"));
+	if (kmod_usable())
+		return;		/* auto picks kmod before it looks at perf */
+	in_child(_metadata, as_is, "auto", &o);
+	ASSERT_EQ(0, o.ret);
+	ASSERT_EQ(GMP_HANDOFF_SYSMON, o.mode);
+	ASSERT_EQ(1, o.ran);
+	ASSERT_NE(NULL, strstr(o.err, "gmp: auto: perf refused: a PREEMPT_RT kernel"));
 }
 
 TEST_HARNESS_MAIN
