@@ -202,9 +202,10 @@ monitor() {
 if [ $where = vm ]; then
 	rm -f "$results"
 	# --no-keyhold: every row runs with perf's context-switch keys as a
-	# user's machine has them (off unless a perf row or watcher runs).
+	# user's machine has them (off unless a perf row or watcher runs);
+	# --tcg-thread multi: the vCPUs run in parallel, as a machine's CPUs.
 	"$top/tools/vm/run.sh" --kernel "$kernel" --plan "$bdir/plan.sh" --files "$files" \
-		--no-keyhold --out "$run_dir" --timeout "${BENCH_TIMEOUT:-2400}" >"$B/logs/vm.log" 2>&1 &
+		--no-keyhold --tcg-thread multi --out "$run_dir" --timeout "${BENCH_TIMEOUT:-2400}" >"$B/logs/vm.log" 2>&1 &
 	pid=$!
 	monitor $pid "VM $kernel"
 	wait $pid || run_rc=$?
