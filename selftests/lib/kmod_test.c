@@ -14,17 +14,15 @@
  * a sleeping M, no thread polls (no gmp-sysmon), and no goroutine is
  * readied meanwhile (on-demand takes need one).
  */
-#include "gmp_test.h"
+#include "handoff_test.h"
 #include "gmpdev.h"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/perf_event.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,36 +37,6 @@ static bool kmod_usable(void)
 	if (gmp_dev_open(&dev, NULL) < 0)
 		return false;
 	gmp_dev_close(dev);
-	return true;
-}
-
-/* Would GMP_HANDOFF=auto pick perf mode without the module (handoff_perf.c)? */
-static bool perf_usable(void)
-{
-	struct perf_event_attr a;
-	long pg = sysconf(_SC_PAGESIZE);
-	struct utsname u;
-	void *p;
-	int fd;
-
-	/* Not offered on PREEMPT_RT kernels. */
-	if (uname(&u) == 0 && strstr(u.version, "PREEMPT_RT"))
-		return false;
-	memset(&a, 0, sizeof(a));
-	a.size = sizeof(a);
-	a.type = PERF_TYPE_SOFTWARE;
-	a.config = PERF_COUNT_SW_DUMMY;
-	a.context_switch = 1;
-	a.exclude_kernel = 1;
-	a.exclude_hv = 1;
-	fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
-	if (fd < 0)
-		return false;
-	p = mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return false;
-	munmap(p, 3 * pg);
 	return true;
 }
 
@@ -102,114 +70,22 @@ static int start(unsigned int procs, unsigned int flags, void (*fn)(void *), voi
 	ASSERT_EQ(0, atomic_load(&gt_failures));			\
 } while (0)
 
-static struct gmp_handoff_stats stats(void)
+static bool in_gmp_wait(const char *line, void *arg)
 {
-	struct gmp_handoff_stats st = { .size = sizeof(st) };
+	unsigned long long nr, fd, cmd;
 
-	if (gmp_handoff_stats(&st) < 0)
-		memset(&st, 0, sizeof(st));
-	return st;
-}
-
-/* Is a thread of ours called name (/proc/self/task/ * /comm)? */
-static bool thread_named(const char *name)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	bool found = false;
-
-	if (!d)
-		return false;
-	while (!found && (e = readdir(d))) {
-		char path[300], comm[32] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f))
-			comm[strcspn(comm, "\n")] = '\0';
-		fclose(f);
-		found = !strcmp(comm, name);
-	}
-	closedir(d);
-	return found;
+	(void)arg;
+	return sscanf(line, "%llu %llx %llx", &nr, &fd, &cmd) == 3 &&
+	       nr == SYS_ioctl && cmd == GMP_IOC_WAIT;
 }
 
 /* Threads of ours asleep in ioctl(GMP_IOC_WAIT): parked activations. */
-static int parked_in_wait(void)
+static int parked(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		char path[300], line[256];
-		unsigned long long nr, fd, cmd;
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(line, sizeof(line), f) &&
-		    sscanf(line, "%llu %llx %llx", &nr, &fd, &cmd) == 3 &&
-		    nr == SYS_ioctl && cmd == GMP_IOC_WAIT)
-			n++;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
+	return count_tasks("syscall", in_gmp_wait, NULL);
 }
-
-/* Wait (no deadline: the harness has one) until cond(), polling. */
-#define WAIT_UNTIL(cond) do {						\
-	while (!(cond))							\
-		usleep(1000);						\
-} while (0)
 
 /* ---- a wrapped read on the only P: the upcall hands the P on ---------- */
-
-static int pfd[2];
-static _Atomic int in_read, ran_during_read, writer_ran;
-
-static void writer(void *arg)
-{
-	char c = 'x';
-
-	(void)arg;
-	/* We may run first (the reader can be preempted before its read). */
-	while (!atomic_load(&in_read))
-		gmp_yield();
-	/* The reader sleeps in read(2) on the only P: we run after a handoff. */
-	atomic_fetch_add(&ran_during_read, 1);
-	atomic_store(&writer_ran, 1);
-	GT_CHECK_EQ(1, gmp_write(pfd[1], &c, 1));
-}
-
-static void wrapped_main(void *arg)
-{
-	char c = 0;
-
-	(void)arg;
-	GT_CHECK_EQ(0, pipe(pfd));
-	/* An activation sits in the device before we block. */
-	WAIT_UNTIL(parked_in_wait() > 0);
-	gmp_go(writer, NULL);	/* queued on our P, which we hold */
-	atomic_store(&in_read, 1);
-	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
-	atomic_store(&in_read, 0);
-	GT_CHECK_EQ('x', c);
-	close(pfd[0]);
-	close(pfd[1]);
-}
 
 TEST(wrapped_read_handed_off_by_upcall)
 {
@@ -269,7 +145,7 @@ static void transparent_main(void *arg)
 
 	(void)arg;
 	GT_CHECK_EQ(0, pipe(pfd));
-	WAIT_UNTIL(parked_in_wait() > 0);
+	WAIT_UNTIL(parked() > 0);
 	gmp_go(t_writer, NULL);
 	atomic_store(&in_read, 1);
 	/* Not a wrapper: only transparent mode can release the P here. */
@@ -506,7 +382,7 @@ static void demand_main(void *arg)
 
 	(void)arg;
 	GT_CHECK_EQ(0, pipe(pfd));
-	WAIT_UNTIL(parked_in_wait() > 0);
+	WAIT_UNTIL(parked() > 0);
 	GT_CHECK_EQ(0, pthread_create(&t, NULL, spawn_writer_later, NULL));
 	atomic_store(&in_read, 1);
 	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
@@ -807,7 +683,7 @@ static void *shim_thread(void *arg)
 		return (void *)1;
 	atomic_store(&sm->registered, 1);
 	/* The test's thread parks first, so the module has someone to wake. */
-	WAIT_UNTIL(parked_in_wait() > 0);
+	WAIT_UNTIL(parked() > 0);
 	gmp_dev_arm(slot);
 	if (read(sm->fd, &c, 1) != 1)	/* sleeps: reported */
 		return (void *)2;

@@ -14,7 +14,7 @@
  * gmp-sysmon) and no goroutine is readied meanwhile (on-demand takes
  * need one).
  */
-#include "gmp_test.h"
+#include "handoff_test.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -29,7 +29,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,48 +37,6 @@ void __gmp_kmod_test_hold(bool on);
 int __gmp_test_exit_idle_ms(int *tids, int max);
 int __gmp_test_idle_ms(void);
 int __gmp_test_live_ms(void);
-
-/* The event libgmp opens for each M, opened here the same way. */
-static int open_switch_event(void)
-{
-	struct perf_event_attr a;
-
-	memset(&a, 0, sizeof(a));
-	a.size = sizeof(a);
-	a.type = PERF_TYPE_SOFTWARE;
-	a.config = PERF_COUNT_SW_DUMMY;
-	a.context_switch = 1;
-	a.exclude_kernel = 1;
-	a.exclude_hv = 1;
-	a.watermark = 1;
-	a.wakeup_watermark = 1;
-	return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
-}
-
-/* A PREEMPT_RT kernel, where libgmp does not offer perf mode? */
-static bool preempt_rt(void)
-{
-	struct utsname u;
-
-	return uname(&u) == 0 && strstr(u.version, "PREEMPT_RT");
-}
-
-/* Can this thread open the event and map a ring of 1 + 2 pages? */
-static bool perf_usable(void)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	int fd = open_switch_event();
-	void *p;
-
-	if (fd < 0)
-		return false;
-	p = mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return false;
-	munmap(p, 3 * pg);
-	return true;
-}
 
 static bool kmod_usable(void)
 {
@@ -124,41 +81,19 @@ static int start(unsigned int procs, unsigned int flags, void (*fn)(void *), voi
 	ASSERT_EQ(0, atomic_load(&gt_failures));			\
 } while (0)
 
-static struct gmp_handoff_stats stats(void)
+struct in_call {
+	long nr[3], fd;
+};
+
+static bool in_call(const char *line, void *arg)
 {
-	struct gmp_handoff_stats st = { .size = sizeof(st) };
+	struct in_call *c = arg;
+	long long nr;
+	unsigned long long a0;
 
-	if (gmp_handoff_stats(&st) < 0)
-		memset(&st, 0, sizeof(st));
-	return st;
-}
-
-/* Is a thread of ours called name (/proc/self/task/ * /comm)? */
-static bool thread_named(const char *name)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	bool found = false;
-
-	if (!d)
-		return false;
-	while (!found && (e = readdir(d))) {
-		char path[300], comm[32] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f))
-			comm[strcspn(comm, "\n")] = '\0';
-		fclose(f);
-		found = !strcmp(comm, name);
-	}
-	closedir(d);
-	return found;
+	return sscanf(line, "%lld %llx", &nr, &a0) == 2 &&
+	       (nr == c->nr[0] || nr == c->nr[1] || nr == c->nr[2]) &&
+	       (c->fd < 0 || (long)a0 == c->fd);
 }
 
 /*
@@ -168,36 +103,13 @@ static bool thread_named(const char *name)
  */
 static int asleep_in(long nr1, long nr2, long nr3, long fd)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
+	struct in_call c = { { nr1, nr2, nr3 }, fd };
 
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		char path[300], line[256];
-		long long nr;
-		unsigned long long a0;
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(line, sizeof(line), f) &&
-		    sscanf(line, "%lld %llx", &nr, &a0) == 2 &&
-		    (nr == nr1 || nr == nr2 || nr == nr3) && (fd < 0 || (long)a0 == fd))
-			n++;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
+	return count_tasks("syscall", in_call, &c);
 }
 
 /* Activations parked in epoll_wait(2) (glibc may use epoll_pwait). */
-static int parked_in_epoll(void)
+static int parked(void)
 {
 	return asleep_in(SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2, -1);
 }
@@ -207,47 +119,7 @@ static int asleep_in_read(int fd)
 	return asleep_in(SYS_read, SYS_read, SYS_read, fd);
 }
 
-/* Wait (no deadline: the harness has one) until cond(), polling. */
-#define WAIT_UNTIL(cond) do {						\
-	while (!(cond))							\
-		usleep(1000);						\
-} while (0)
-
 /* ---- a wrapped read on the only P: a perf record hands the P on -------- */
-
-static int pfd[2];
-static _Atomic int in_read, ran_during_read, writer_ran;
-
-static void writer(void *arg)
-{
-	char c = 'x';
-
-	(void)arg;
-	/* We may run first (the reader can be preempted before its read). */
-	while (!atomic_load(&in_read))
-		gmp_yield();
-	/* The reader sleeps in read(2) on the only P: we run after a handoff. */
-	atomic_fetch_add(&ran_during_read, 1);
-	atomic_store(&writer_ran, 1);
-	GT_CHECK_EQ(1, gmp_write(pfd[1], &c, 1));
-}
-
-static void wrapped_main(void *arg)
-{
-	char c = 0;
-
-	(void)arg;
-	GT_CHECK_EQ(0, pipe(pfd));
-	/* An activation sits in epoll_wait before we block. */
-	WAIT_UNTIL(parked_in_epoll() > 0);
-	gmp_go(writer, NULL);	/* queued on our P, which we hold */
-	atomic_store(&in_read, 1);
-	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
-	atomic_store(&in_read, 0);
-	GT_CHECK_EQ('x', c);
-	close(pfd[0]);
-	close(pfd[1]);
-}
 
 TEST(wrapped_read_handed_off_by_perf_record)
 {
@@ -291,7 +163,7 @@ static void transparent_main(void *arg)
 
 	(void)arg;
 	GT_CHECK_EQ(0, pipe(pfd));
-	WAIT_UNTIL(parked_in_epoll() > 0);
+	WAIT_UNTIL(parked() > 0);
 	gmp_go(t_writer, NULL);
 	atomic_store(&in_read, 1);
 	/* Not a wrapper: only transparent mode can release the P here. */
@@ -490,30 +362,30 @@ static struct census census(void)
  */
 static int non_ms = -1;
 
-/*
- * The runtime at rest: every M parked, in epoll_wait (the pool full) or on
- * the idle list, and no other thread but the non-Ms. Returns the census
- * then, its Ms in *ms.
- */
-static bool at_rest(int *live, int *parked, int *idle)
+/* Every M parked: in epoll_wait (the pool full) or on the idle list. */
+static bool at_rest(int *live, int *nparked, int *idle)
 {
-	*parked = parked_in_epoll();
+	*nparked = parked();
 	*idle = __gmp_test_idle_ms();
 	*live = __gmp_test_live_ms();
-	return *parked == POOL && stats().activations == POOL &&
-	       *live == *parked + *idle;
+	return *nparked == POOL && stats().activations == POOL &&
+	       *live == *nparked + *idle;
 }
 
+/*
+ * The runtime at rest, and no other thread but the non-Ms. Returns the
+ * census then, its Ms in *ms.
+ */
 static struct census quiet(int *ms)
 {
 	for (int i = 1;; i++) {
-		int live, parked, idle, live2, parked2, idle2;
+		int live, np, idle, live2, np2, idle2;
 		struct census c = { 0 };
 
 		/* The census between two looks that find the same rest. */
-		if (at_rest(&live, &parked, &idle)) {
+		if (at_rest(&live, &np, &idle)) {
 			c = census();
-			if (at_rest(&live2, &parked2, &idle2) && live2 == live &&
+			if (at_rest(&live2, &np2, &idle2) && live2 == live &&
 			    idle2 == idle && c.tasks == census().tasks &&
 			    (non_ms < 0 || c.tasks - live == non_ms)) {
 				*ms = live;
@@ -525,7 +397,7 @@ static struct census quiet(int *ms)
 		if (i % 5000 == 0)	/* what we wait for, should it never come */
 			fprintf(stderr, "# not quiet: %d tasks (%d no Ms), %d Ms, %d in "
 				"epoll_wait, pool %u, %d idle\n", census().tasks, non_ms,
-				live, parked, stats().activations, idle);
+				live, np, stats().activations, idle);
 		usleep(1000);
 	}
 }

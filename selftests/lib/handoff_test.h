@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: (LGPL-2.1-or-later OR MIT) */
+/*
+ * handoff_test.h - what the tests of the two upcall handoffs share
+ * (kmod_test.c: gmp.ko; perf_test.c: perf context-switch records): the
+ * runtime's handoff counters, looks at our threads through /proc, and the
+ * basic scenario - a wrapped read(2) on the only P while another G waits
+ * to run - in which only a handoff can let that G run.
+ *
+ * The includer defines parked(): how many of our threads are activations
+ * parked in the mode's wait (ioctl(GMP_IOC_WAIT), epoll_wait(2)).
+ */
+#ifndef HANDOFF_TEST_H
+#define HANDOFF_TEST_H
+
+#include "gmp_test.h"
+
+#include <dirent.h>
+#include <linux/perf_event.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#define HT_UNUSED __attribute__((unused))
+
+/* Wait (no deadline: the harness has one) until cond(), polling. */
+#define WAIT_UNTIL(cond) do {						\
+	while (!(cond))							\
+		usleep(1000);						\
+} while (0)
+
+static int parked(void);
+
+static HT_UNUSED struct gmp_handoff_stats stats(void)
+{
+	struct gmp_handoff_stats st = { .size = sizeof(st) };
+
+	if (gmp_handoff_stats(&st) < 0)
+		memset(&st, 0, sizeof(st));
+	return st;
+}
+
+/*
+ * Call fn(name, line, arg) with the first line of /proc/self/task/ * /file
+ * for each of our threads; the number of calls that returned true.
+ */
+static HT_UNUSED int count_tasks(const char *file,
+				 bool (*fn)(const char *line, void *arg), void *arg)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[300], line[256];
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/%s", e->d_name, file);
+		f = fopen(path, "r");
+		if (!f)
+			continue;	/* gone meanwhile */
+		if (fgets(line, sizeof(line), f) && fn(line, arg))
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static bool comm_is(const char *line, void *name)
+{
+	return !strncmp(line, name, strlen(name)) && line[strlen(name)] == '\n';
+}
+
+/* Is a thread of ours called name (/proc/self/task/ * /comm)? */
+static HT_UNUSED bool thread_named(const char *name)
+{
+	return count_tasks("comm", comm_is, (void *)name) > 0;
+}
+
+/* A kernel whose uname says PREEMPT_RT: libgmp offers no perf mode there. */
+static HT_UNUSED bool preempt_rt(void)
+{
+	struct utsname u;
+
+	return uname(&u) == 0 && strstr(u.version, "PREEMPT_RT");
+}
+
+/* The event libgmp opens for each M, opened here the same way. */
+static HT_UNUSED int open_switch_event(void)
+{
+	struct perf_event_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.type = PERF_TYPE_SOFTWARE;
+	a.config = PERF_COUNT_SW_DUMMY;
+	a.context_switch = 1;
+	a.exclude_kernel = 1;
+	a.exclude_hv = 1;
+	a.watermark = 1;
+	a.wakeup_watermark = 1;
+	return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/*
+ * Would libgmp's perf mode work here: not PREEMPT_RT, and this thread may
+ * open the event and map a ring of 1 + 2 pages?
+ */
+static HT_UNUSED bool perf_usable(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	int fd;
+	void *p;
+
+	if (preempt_rt())
+		return false;
+	fd = open_switch_event();
+	if (fd < 0)
+		return false;
+	p = mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return false;
+	munmap(p, 3 * pg);
+	return true;
+}
+
+/* ---- a wrapped read on the only P: only a handoff lets writer run ------- */
+
+static int pfd[2];
+static _Atomic int in_read, ran_during_read, writer_ran;
+
+static HT_UNUSED void writer(void *arg)
+{
+	char c = 'x';
+
+	(void)arg;
+	/* We may run first (the reader can be preempted before its read). */
+	while (!atomic_load(&in_read))
+		gmp_yield();
+	/* The reader sleeps in read(2) on the only P: we run after a handoff. */
+	atomic_fetch_add(&ran_during_read, 1);
+	atomic_store(&writer_ran, 1);
+	GT_CHECK_EQ(1, gmp_write(pfd[1], &c, 1));
+}
+
+static HT_UNUSED void wrapped_main(void *arg)
+{
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	/* An activation is parked before we block. */
+	WAIT_UNTIL(parked() > 0);
+	gmp_go(writer, NULL);	/* queued on our P, which we hold */
+	atomic_store(&in_read, 1);
+	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
+	atomic_store(&in_read, 0);
+	GT_CHECK_EQ('x', c);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+#endif /* HANDOFF_TEST_H */
