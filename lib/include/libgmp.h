@@ -408,7 +408,10 @@ int gmp_syscall_exit(void);
  * SO_SNDTIMEO are not applied by io_uring; SIGPIPE is raised by the
  * wrapper (on -EPIPE without MSG_NOSIGNAL) for send and sendmsg. close()
  * of an fd does not end requests in flight on it (use shutdown(2) or a
- * deadline). Arguments (buffers, iovecs, msghdr, path) are used until the
+ * deadline), and a request that has just returned may hold the fd's file
+ * a moment longer (the kernel drops it after posting the completion): a
+ * pipe end closed right after a call on it may still count as open for
+ * that moment. Arguments (buffers, iovecs, msghdr, path) are used until the
  * call returns, and the call returns only once the kernel is done with
  * them.
  */
