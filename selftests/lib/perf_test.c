@@ -753,6 +753,17 @@ TEST(perf_forced_fails_clearly_when_ring_mmap_fails)
 }
 
 /* perf_event_open(2) fails with EACCES, whatever the kernel's settings. */
+/* Has this kernel seccomp (CONFIG_SECCOMP)? The debug kernel has not. */
+static bool seccomp_available(void)
+{
+	return prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 || errno != EINVAL;
+}
+
+#define NEED_SECCOMP() do {						\
+	if (!seccomp_available())					\
+		SKIP(return, "no seccomp in this kernel (CONFIG_SECCOMP)");	\
+} while (0)
+
 static bool seccomp_eacces(void)
 {
 	struct sock_filter f[] = {
@@ -772,6 +783,7 @@ TEST(auto_falls_back_to_sysmon_on_eacces)
 	struct outcome o;
 
 	NOT_RT();
+	NEED_SECCOMP();
 	if (kmod_usable())
 		SKIP(return, "/dev/gmp is usable: auto picks kmod (kmod_test)");
 	in_child(_metadata, seccomp_eacces, "auto", &o);
@@ -788,6 +800,7 @@ TEST(perf_forced_fails_clearly_on_eacces)
 	struct outcome o;
 
 	NOT_RT();
+	NEED_SECCOMP();
 	in_child(_metadata, seccomp_eacces, "perf", &o);
 	ASSERT_FALSE(o.skip);
 	ASSERT_EQ(-EACCES, o.ret);
