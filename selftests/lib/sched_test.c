@@ -246,13 +246,24 @@ TEST(preemption_lets_others_run)
 
 static _Atomic int errno_bad, errno_migrations;
 
+/*
+ * Yields move a G to another M only when an idle P steals it, which 8 busy
+ * Gs on 4 Ps may never need (seen once, single-threaded TCG): every 100th
+ * round first sleeps in a wrapped nanosleep, which leaves Ps idle for a
+ * while, so that they steal. The rounds go on until some G has seen a
+ * migration across a yield (the harness's timeout bounds them).
+ */
 static void errno_worker(void *arg)
 {
+	const struct timespec ms = { 0, 1000 * 1000 };
 	int base = (int)(intptr_t)arg * 1000;
 
-	for (int i = 0; i < SCALE(3000); i++) {
-		pid_t before = gettid();
+	for (int i = 0; i < SCALE(3000) || !atomic_load(&errno_migrations); i++) {
+		pid_t before;
 
+		if (i % 100 == 99)
+			GT_CHECK_EQ(0, gmp_nanosleep(&ms, NULL));
+		before = gettid();
 		/* errno is libgmp.h's (*gmp_errno_location()). */
 		errno = base + i % 1000;
 		gmp_yield();
