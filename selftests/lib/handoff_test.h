@@ -131,6 +131,28 @@ static HT_UNUSED bool perf_usable(void)
 	return true;
 }
 
+/*
+ * Start the runtime in handoff mode with the blocking poller (the
+ * wrappers must block their M for the mode to see it: with io_uring a
+ * goroutine's gmp_read parks, its M does not block), and run fn.
+ */
+static HT_UNUSED int start_in(int handoff, unsigned int procs, unsigned int flags,
+			      void (*fn)(void *), void *arg)
+{
+	struct gmp_config cfg = {
+		.size = sizeof(cfg),
+		.maxprocs = procs,
+		.handoff = handoff,
+		.flags = flags,
+		.poller = GMP_POLLER_BLOCKING,
+	};
+	int ret = gmp_init(&cfg);
+
+	if (ret < 0)
+		return ret;
+	return gmp_run(fn, arg);
+}
+
 /* ---- a wrapped read on the only P: only a handoff lets writer run ------- */
 
 static int pfd[2];

@@ -45,24 +45,10 @@ static bool kmod_usable(void)
 		SKIP(return, "/dev/gmp not usable (gmp.ko not loaded)");	\
 } while (0)
 
-/*
- * The wrappers must block their M for the module to see it: the blocking
- * poller (with io_uring a goroutine's gmp_read parks, its M does not block).
- */
+/* kmod mode, the blocking poller (handoff_test.h). */
 static int start(unsigned int procs, unsigned int flags, void (*fn)(void *), void *arg)
 {
-	struct gmp_config cfg = {
-		.size = sizeof(cfg),
-		.maxprocs = procs,
-		.handoff = GMP_HANDOFF_KMOD,
-		.flags = flags,
-		.poller = GMP_POLLER_BLOCKING,
-	};
-	int ret = gmp_init(&cfg);
-
-	if (ret < 0)
-		return ret;
-	return gmp_run(fn, arg);
+	return start_in(GMP_HANDOFF_KMOD, procs, flags, fn, arg);
 }
 
 #define KRUN(procs, flags, fn, arg) do {				\

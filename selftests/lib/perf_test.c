@@ -62,18 +62,7 @@ static bool kmod_usable(void)
 
 static int start(unsigned int procs, unsigned int flags, void (*fn)(void *), void *arg)
 {
-	struct gmp_config cfg = {
-		.size = sizeof(cfg),
-		.maxprocs = procs,
-		.handoff = GMP_HANDOFF_PERF,
-		.flags = flags,
-		.poller = GMP_POLLER_BLOCKING,	/* the wrappers block their M */
-	};
-	int ret = gmp_init(&cfg);
-
-	if (ret < 0)
-		return ret;
-	return gmp_run(fn, arg);
+	return start_in(GMP_HANDOFF_PERF, procs, flags, fn, arg);
 }
 
 #define PRUN(procs, flags, fn, arg) do {				\
