@@ -233,6 +233,7 @@ struct p {
 	/* The P's io_uring (poll_uring.c), created on first use; NULL before. */
 	_Atomic(struct ioring *) ring;
 	uint32_t io_defer;	/* schedules since its SQ last had nothing pending */
+	uint32_t io_tick;	/* reaps, to look at other rings now and then */
 } __attribute__((aligned(64)));
 
 /* ---- M ----------------------------------------------------------------- */
@@ -400,6 +401,7 @@ HIDDEN void __gmp_handoffp(struct p *p);
 HIDDEN void __gmp_startm_activation(void);
 HIDDEN uint32_t __gmp_fastrandn(uint32_t n);
 HIDDEN bool __gmp_runqempty(struct p *p);
+HIDDEN unsigned int __gmp_runqroom(struct p *p);	/* owner: free local slots */
 
 /* timers */
 HIDDEN extern struct lock __gmp_timers_lock;

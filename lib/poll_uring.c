@@ -31,9 +31,13 @@
  * cancelled by its deadline.
  *
  * Who reaps. A P's owner, at every schedule (two loads when nothing
- * came). An M looking for work, every ring with completions (try-lock:
+ * came), after its local and the global queue in findrunnable, as Go
+ * polls. An M looking for work, every ring with completions (try-lock:
  * Go's netpoll from findrunnable), so completions of a P whose M computes
- * or sits in a syscall are not stuck there. The idle wait: the M that
+ * or sits in a syscall are not stuck there. A reaper takes no more CQEs
+ * than its local run queue has room for, so completions run in the order
+ * they came; and now and then a P reaps a ring fuller than its own
+ * (heavier_ring), which keeps the Ps' shares of the waiting goroutines even. The idle wait: the M that
  * parks while no other does becomes the poller M (sched.timer_m, formerly
  * the timer M): it ppoll()s the ring fds of the idle Ps with operations
  * in flight plus an eventfd, with the earliest timer as timeout - the
@@ -402,14 +406,25 @@ static void op_done(struct ioring *r, struct ioop *op, struct glist *l)
 	selpoll_fire(op, op->g, l);
 }
 
-static unsigned int reap_cq(struct ioring *r, struct glist *l)
+/*
+ * Lock held: reap at most max CQEs, in completion order. max is the room
+ * in the reaper's run queue: the rest stay in the CQ (and the kernel's
+ * overflow list behind it, NODROP) for the next reap, so that a burst of
+ * completions never spills into the global queue, where it would wait
+ * behind goroutines whose completions came later (Go's netpoll, too, only
+ * runs when the local queue is empty). Each CQE readies at most one G.
+ */
+static unsigned int reap_cq(struct ioring *r, struct glist *l, unsigned int max)
 {
 	struct io_uring_cqe *cqe;
 	unsigned int head, n = 0;
 
 	io_uring_for_each_cqe(&r->ring, head, cqe) {
-		struct ioop *op = (struct ioop *)(uintptr_t)(cqe->user_data & ~TAG_MASK);
+		struct ioop *op;
 
+		if (n == max)
+			break;
+		op = (struct ioop *)(uintptr_t)(cqe->user_data & ~TAG_MASK);
 		if (cqe->user_data & TAG_AUX)
 			op->res2 = cqe->res;
 		else
@@ -423,22 +438,21 @@ static unsigned int reap_cq(struct ioring *r, struct glist *l)
 	return n;
 }
 
-/* Lock held: reap every CQE, the kernel's overflow too; Gs to ready on l. */
-static unsigned int ring_reap(struct ioring *r, struct glist *l)
+/* Lock held: reap up to max CQEs, the kernel's overflow too; Gs to ready on l. */
+static unsigned int ring_reap(struct ioring *r, struct glist *l, unsigned int max)
 {
-	unsigned int n = 0, k;
-	bool of;
+	unsigned int n = 0;
 
-	do {
-		of = cq_overflow(r);
-		if (unlikely(of)) {
-			/* NODROP kept them: GETEVENTS moves them into the CQ. */
-			io_uring_get_events(&r->ring);
-			r->overflows++;
-		}
-		k = reap_cq(r, l);
-		n += k;
-	} while (unlikely(of) && k);
+	for (;;) {
+		n += reap_cq(r, l, max - n);
+		if (n == max || likely(!cq_overflow(r)))
+			break;
+		/* NODROP kept them: GETEVENTS moves them into the CQ we emptied. */
+		io_uring_get_events(&r->ring);
+		r->overflows++;
+		if (!cq_pending(r))
+			break;
+	}
 	if (unlikely(IO_URING_READ_ONCE(*r->ring.cq.koverflow)))
 		__gmp_fatal("io_uring: %u completions dropped (no memory for the "
 			    "CQ overflow): their goroutines would wait forever",
@@ -466,11 +480,41 @@ static void ready_all(struct glist *l)
 
 /* ---- the scheduler's side ------------------------------------------- */
 
+/*
+ * Balance. A goroutine's next request goes on the ring of the P it runs
+ * on, so a ring's share of the requests in flight is its P's share of the
+ * goroutines waiting for I/O. With every P busy nothing evens that out
+ * (no local queue empties, nobody steals), and the goroutines of the
+ * fuller ring wait longer for their turn: a tail that Go's one netpoller
+ * does not have. So every few schedules a P that is about to reap looks
+ * at another P's ring: if that one has completions and clearly more
+ * requests in flight, the P reaps there instead (try-lock). The goroutines
+ * it readies run here and put their next request on our ring.
+ */
+static struct ioring *heavier_ring(struct p *p, struct ioring *r)
+{
+	int procs = sched.gomaxprocs;
+	unsigned int mine, theirs;
+	struct ioring *o;
+
+	if (procs < 2 || (p->io_tick++ & 3))
+		return NULL;
+	o = load_acquire(&sched.allp[(p->id + 1 + __gmp_fastrandn(procs - 1)) % procs].ring);
+	if (!o || !cq_pending(o))
+		return NULL;
+	mine = load_relaxed(&r->inflight);
+	theirs = load_relaxed(&o->inflight);
+	if (theirs <= mine + mine / 8 + BATCH || !trylock(&o->lock))
+		return NULL;
+	return o;
+}
+
 void __gmp_poll_sched(struct p *p, bool flush)
 {
 	struct ioring *r = load_relaxed(&p->ring);	/* ours: we made it, or got the P */
 	struct glist l = { NULL, NULL };
-	unsigned int unsub;
+	unsigned int unsub, room;
+	struct ioring *o;
 	bool sub;
 
 	if (!r)
@@ -478,18 +522,27 @@ void __gmp_poll_sched(struct p *p, bool flush)
 	unsub = load_relaxed(&r->unsubmitted);
 	sub = unsub && (flush || unsub >= BATCH || ++p->io_defer >= DEFER_MAX ||
 			__gmp_runqempty(p));
-	if (!sub && !cq_pending(r) && !load_relaxed(&r->npend))
-		return;
+	room = __gmp_runqroom(p);
+	o = room ? heavier_ring(p, r) : NULL;
+	if (o) {
+		o->stolen += ring_reap(o, &l, room);
+		ring_submit(o);		/* its pending ops may have gone in */
+		__gmp_unlock(&o->lock);
+		room = 0;
+	}
+	if (!sub && (!room || !cq_pending(r)) && !load_relaxed(&r->npend))
+		goto out;
 	__gmp_lock(&r->lock);
 	if (sub) {
 		ring_submit(r);
 		p->io_defer = 0;
 	}
 	/* Pending ops may have gone in: submit them too. */
-	ring_reap(r, &l);
+	ring_reap(r, &l, room);
 	if (sub || r->pend_head != NULL || load_relaxed(&r->unsubmitted) >= BATCH)
 		ring_submit(r);
 	__gmp_unlock(&r->lock);
+out:
 	ready_all(&l);
 }
 
@@ -516,11 +569,13 @@ bool __gmp_poll_steal(void)
 		struct p *p = &sched.allp[(start + i) % procs];
 		struct ioring *r = load_acquire(&p->ring);
 		struct glist l = { NULL, NULL };
-		unsigned int n;
+		unsigned int n, room = __gmp_runqroom(m->p);
 
+		if (!room)
+			break;
 		if (!r || !cq_pending(r) || !trylock(&r->lock))
 			continue;
-		n = ring_reap(r, &l);
+		n = ring_reap(r, &l, room);
 		ring_submit(r);
 		if (p != m->p)
 			r->stolen += n;

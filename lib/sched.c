@@ -311,6 +311,12 @@ static struct g *runqsteal(struct p *p, struct p *p2, bool stealnext)
 	return gp;
 }
 
+unsigned int __gmp_runqroom(struct p *p)
+{
+	/* Only thieves move head, and only forward: the room can but grow. */
+	return RUNQ_SIZE - (load_relaxed(&p->runqtail) - load_acquire(&p->runqhead));
+}
+
 bool __gmp_runqempty(struct p *p)
 {
 	/* Go's runqempty: a consistent snapshot of head, tail and runnext. */
@@ -1039,16 +1045,24 @@ static struct g *findrunnable(struct m *m, bool *inherit)
 		int64_t when;
 
 		check_timers();
-		/* Submit what waits, reap what came (Go's netpoll(0)). */
+		/* Submit what waits. */
 		if (sched.poller == GMP_POLLER_URING)
-			__gmp_poll_sched(p, true);
+			__gmp_poll_flush(p);
 		gp = runqget(p, inherit);
 		if (gp)
 			return gp;
+		/* The global queue before new completions, as in Go. */
 		if (atomic_load(&sched.runqsize)) {
 			__gmp_lock(&sched.lock);
 			gp = globrunqget(p, 0);
 			__gmp_unlock(&sched.lock);
+			if (gp)
+				return gp;
+		}
+		/* Reap what came (Go's netpoll(0)). */
+		if (sched.poller == GMP_POLLER_URING) {
+			__gmp_poll_sched(p, true);
+			gp = runqget(p, inherit);
 			if (gp)
 				return gp;
 		}
