@@ -194,7 +194,7 @@ ssize_t gmp_send(int fd, const void *buf, size_t len, int flags)
 	ssize_t done = 0;
 	long res;
 
-	if (!(flags & MSG_DONTWAIT) && ring_ok(fd, true)) {
+	if (!(flags & MSG_DONTWAIT) && ring_ok(fd, false)) {
 		if (uring_send_first) {
 			done = send(fd, buf, len, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (done == (ssize_t)len)
@@ -204,6 +204,12 @@ ssize_t gmp_send(int fd, const void *buf, size_t len, int flags)
 					return sigpipe(-errno, flags);
 				done = 0;
 			}
+		}
+		/* Only a send that would wait asks whether the fd may (fcntl). */
+		if (!ring_ok(fd, true)) {
+			if (done > 0)
+				return done;
+			goto plain;
 		}
 		memset(&op, 0, sizeof(op));
 		io_uring_prep_send(&op.sqe, fd, (const char *)buf + done, len - done, flags);
@@ -215,6 +221,7 @@ ssize_t gmp_send(int fd, const void *buf, size_t len, int flags)
 		if (done > 0)
 			return done;
 	}
+plain:
 	WRAP(ssize_t, send(fd, buf, len, flags));
 }
 

@@ -246,6 +246,22 @@ static void sock_main(void *arg)
 	GT_CHECK_EQ(-EAGAIN, gmp_read(sv[1], buf, 1));
 	GT_CHECK_EQ(0, fcntl(sv[1], F_SETFL, 0));
 
+	/* O_NONBLOCK and a full socket buffer: send says EAGAIN, never waits */
+	{
+		static char big[65536];
+		long sent = 0, got = 0, r;
+
+		GT_CHECK_EQ(0, fcntl(sv[0], F_SETFL, O_NONBLOCK));
+		while ((r = gmp_send(sv[0], big, sizeof(big), 0)) > 0)
+			sent += r;
+		GT_CHECK_EQ(-EAGAIN, r);
+		GT_CHECK(sent > 0);
+		GT_CHECK_EQ(0, fcntl(sv[0], F_SETFL, 0));
+		while (got < sent && (r = gmp_recv(sv[1], big, sizeof(big), 0)) > 0)
+			got += r;
+		GT_CHECK_EQ(sent, got);
+	}
+
 	/* shutdown: the peer sees EOF; then errors */
 	GT_CHECK_EQ(0, gmp_shutdown(sv[0], SHUT_WR));
 	GT_CHECK_EQ(0, gmp_recv(sv[1], buf, sizeof(buf), 0));
