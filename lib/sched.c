@@ -1554,6 +1554,13 @@ static struct g *exitsyscall0(struct m *m, struct g *gp)
 		acquirep(m, p);
 		return gp;
 	}
+	/*
+	 * No idle P. In kmod and perf mode the Ps may all be held by Ms
+	 * asleep in syscalls that an activation left alone (nothing to run
+	 * then), and no sysmon comes to retake one: gp is such a G to run
+	 * now, so the on-demand path must hear of it (wakep does that).
+	 */
+	__gmp_wakep();
 	stopm(m);
 	return NULL;
 }

@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -187,6 +188,87 @@ static HT_UNUSED void wrapped_main(void *arg)
 	GT_CHECK_EQ('x', c);
 	close(pfd[0]);
 	close(pfd[1]);
+}
+
+/* ---- back from a syscall without a P, while every P sleeps in one ------- */
+
+/*
+ * One P. main blocks in read(A); an activation takes the P and runs
+ * second, which blocks in read(B) holding it (nothing else to run: the
+ * activation leaves it). A is written: main's M comes back, finds its P
+ * taken and no P idle, queues main and parks. Nothing else will happen
+ * by itself (B is written only after main ran), so main runs only if the
+ * runtime takes the P of the M asleep in read(B) for it, on demand.
+ */
+static int rpa[2], rpb[2];
+static _Atomic int main_back, gave_up;
+static struct gmp_waitgroup rwg;
+
+static bool reads_fd(const char *line, void *arg)
+{
+	long long nr;
+	unsigned long long a0;
+
+	return sscanf(line, "%lld %llx", &nr, &a0) == 2 && nr == SYS_read &&
+	       (long)a0 == *(int *)arg;
+}
+
+/* Threads of ours asleep in read(2) on fd. */
+static HT_UNUSED int reading(int fd)
+{
+	return count_tasks("syscall", reads_fd, &fd);
+}
+
+static HT_UNUSED void second_reader(void *arg)
+{
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(1, gmp_read(rpb[0], &c, 1));
+	gmp_wg_done(&rwg);
+}
+
+static HT_UNUSED void *write_a_then_b(void *arg)
+{
+	(void)arg;
+	WAIT_UNTIL(reading(rpa[0]) == 1 && reading(rpb[0]) == 1);
+	if (write(rpa[1], "a", 1) != 1)
+		atomic_fetch_add(&gt_failures, 1);
+	/* A liveness bound, not a timing: 60 s, then unblock B regardless. */
+	for (int i = 0; i < 60000 && !atomic_load(&main_back); i++)
+		usleep(1000);
+	if (!atomic_load(&main_back)) {
+		atomic_store(&gave_up, 1);
+		fprintf(stderr, "# main stayed queued while the only P slept in read(B)\n");
+		atomic_fetch_add(&gt_failures, 1);
+	}
+	if (write(rpb[1], "b", 1) != 1)
+		atomic_fetch_add(&gt_failures, 1);
+	return NULL;
+}
+
+static HT_UNUSED void returner_main(void *arg)
+{
+	pthread_t t;
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(rpa));
+	GT_CHECK_EQ(0, pipe(rpb));
+	WAIT_UNTIL(parked() > 0);
+	gmp_wg_add(&rwg, 1);
+	gmp_go(second_reader, NULL);	/* queued on our P, which we hold */
+	GT_CHECK_EQ(0, pthread_create(&t, NULL, write_a_then_b, NULL));
+	GT_CHECK_EQ(1, gmp_read(rpa[0], &c, 1));
+	atomic_store(&main_back, 1);
+	GT_CHECK_EQ('a', c);
+	gmp_wg_wait(&rwg);
+	pthread_join(t, NULL);
+	GT_CHECK_EQ(0, atomic_load(&gave_up));
+	for (int i = 0; i < 2; i++) {
+		close(rpa[i]);
+		close(rpb[i]);
+	}
 }
 
 #endif /* HANDOFF_TEST_H */

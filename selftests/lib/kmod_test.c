@@ -736,4 +736,15 @@ TEST(shim_rejects_bad_config)
 		ASSERT_EQ(-ENODEV, gmp_dev_open(&dev, NULL));
 }
 
+TEST(returning_m_finds_every_p_asleep_in_a_syscall)
+{
+	struct gmp_handoff_stats st;
+
+	NEED_KMOD();
+	KRUN(1, 0, returner_main, NULL);
+	st = stats();
+	ASSERT_EQ(GMP_HANDOFF_KMOD, st.mode);
+	ASSERT_FALSE(thread_named("gmp-sysmon"));
+}
+
 TEST_HARNESS_MAIN

@@ -823,4 +823,15 @@ TEST(perf_not_offered_on_preempt_rt)
 	ASSERT_NE(NULL, strstr(o.err, "gmp: auto: perf refused: a PREEMPT_RT kernel"));
 }
 
+TEST(returning_m_finds_every_p_asleep_in_a_syscall)
+{
+	struct gmp_handoff_stats st;
+
+	NEED_PERF();
+	PRUN(1, 0, returner_main, NULL);
+	st = stats();
+	ASSERT_EQ(GMP_HANDOFF_PERF, st.mode);
+	ASSERT_FALSE(thread_named("gmp-sysmon"));
+}
+
 TEST_HARNESS_MAIN
