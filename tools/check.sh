@@ -45,6 +45,7 @@ if [ -f lib/Makefile ] && [ -f selftests/lib/Makefile ]; then
 	stage lib-build make -s -C lib
 	stage lib-host make -s -C selftests/lib check
 	stage lib-static make -s -C selftests/lib static
+	stage examples tools/examples-check.sh
 fi
 
 # The VM suite, once per test kernel.

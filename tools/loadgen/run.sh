@@ -3,6 +3,9 @@
 # Echo benchmark on loopback: libgmp's echo server (a goroutine per
 # connection, io_uring poller) against Go 1.19's (a goroutine per
 # connection, netpoller), both with 2 Ps/GOMAXPROCS unless PROCS is set,
+# libgmp's twice: "gmp" waits for readability holding no buffer and then
+# borrows one (examples/echo.c), "gmp-stack" receives into a buffer of its
+# own on its stack (echo -s), as the Go server reads into a []byte of its own,
 # under the same closed-loop load (tools/loadgen): 64-byte requests, a
 # warm-up second, then SECONDS measured; requests/s, p50/p99/max latency,
 # and the server's peak RSS (VmHWM) after the run. Each cell is the median
@@ -11,7 +14,7 @@
 # server does; a server that does not start is reported, not waited for.
 #
 #   make -C tools/loadgen && tools/loadgen/run.sh
-#   CONNS="100 1000 10000" SECONDS=5 REPS=3 PROCS=2 SERVERS="gmp go" POLLER=uring|blocking
+#   CONNS="100 1000 10000" SECONDS=5 REPS=3 PROCS=2 SERVERS="gmp gmp-stack go" POLLER=uring|blocking
 # Output: a table on stdout, raw lines in $B/bench-echo.txt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +23,7 @@ CONNS=${CONNS:-"100 1000 10000"}
 SECS=${SECONDS_RUN:-${SECS:-5}}
 REPS=${REPS:-3}
 PROCS=${PROCS:-2}
-SERVERS=${SERVERS:-"gmp go"}
+SERVERS=${SERVERS:-"gmp gmp-stack go"}
 SIZE=${SIZE:-64}
 port=${PORT:-17300}
 raw=$B/bench-echo.txt
@@ -40,6 +43,7 @@ fi
 start_server() {	# NAME PORT -> pid in $spid
 	case $1 in
 	gmp) GMP_MAXPROCS=$PROCS GMP_POLLER=${POLLER:-} "$B/echo-gmp" "$2" 2>/dev/null & ;;
+	gmp-stack) GMP_MAXPROCS=$PROCS GMP_POLLER=${POLLER:-} "$B/echo-gmp" -s "$2" 2>/dev/null & ;;
 	go) GOMAXPROCS=$PROCS "$B/echo-go" "$2" 2>/dev/null & ;;
 	esac
 	spid=$!
