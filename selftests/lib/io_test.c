@@ -789,13 +789,26 @@ TEST(small_ring_more_requests_than_entries)
 /*
  * More completions at once than a local run queue holds (256): the reaper
  * takes what fits and leaves the rest in the CQ, in order. Readying them
- * all would spill half the queue into the global one, to run after the
- * completions that came later.
+ * all would spill half the queue into the global one, to run after
+ * goroutines readied later. The oracle is the order in which the reapers
+ * readied the goroutines (a hidden hook), not the order of the writes:
+ * the kernel posts completions in the order it runs its task work, which
+ * 6.1 does not keep.
  */
+extern void (*__gmp_test_reaped)(int64_t id);
+
 #define ORDERED 600
 static int osv[ORDERED][2];
-static int oseen[ORDERED];
-static _Atomic int opos;
+static int64_t oreaped[ORDERED], oran[ORDERED];
+static _Atomic int oreap, opos;
+
+static void note_reaped(int64_t id)
+{
+	int k = atomic_fetch_add(&oreap, 1);
+
+	if (k < ORDERED)
+		oreaped[k] = id;
+}
 
 static void ordered_waiter(void *arg)
 {
@@ -803,14 +816,14 @@ static void ordered_waiter(void *arg)
 	char c = 0;
 
 	GT_CHECK_EQ(1, gmp_recv(osv[i][0], &c, 1, 0));
-	oseen[atomic_fetch_add(&opos, 1)] = i;
+	oran[atomic_fetch_add(&opos, 1)] = gmp_self();
 	gmp_wg_done(&wg);
 }
 
 static void ordered_main(void *arg)
 {
 	struct gmp_poller_stats st0, st;
-	int late = 0;
+	int late = 0, first = -1;
 
 	(void)arg;
 	stats(&st0);
@@ -824,16 +837,20 @@ static void ordered_main(void *arg)
 		stats(&st);
 	} while (st.ops - st0.ops < ORDERED);
 	gmp_sleep(MS);		/* the P idles: every request is submitted */
-	/* In order, with no goroutine switch: the CQ fills in this order. */
+	/* A burst, no goroutine switch in between: completions pile up. */
 	for (int i = 0; i < ORDERED; i++)
 		GT_CHECK_EQ(1, write(osv[i][1], "o", 1));
 	gmp_wg_wait(&wg);
+	GT_CHECK_EQ(ORDERED, atomic_load(&oreap));
 	GT_CHECK_EQ(ORDERED, atomic_load(&opos));
-	for (int k = 0; k < ORDERED; k++)
-		late += oseen[k] != k;
+	for (int k = 0; k < ORDERED; k++) {
+		if (oran[k] != oreaped[k] && first < 0)
+			first = k;
+		late += oran[k] != oreaped[k];
+	}
 	if (late)
-		fprintf(stderr, "# %d of %d goroutines ran out of completion order "
-			"(first: position 0 ran %d)\n", late, ORDERED, oseen[0]);
+		fprintf(stderr, "# %d of %d goroutines ran out of the order they were "
+			"readied in (first at position %d)\n", late, ORDERED, first);
 	GT_CHECK_EQ(0, late);
 	for (int i = 0; i < ORDERED; i++) {
 		close(osv[i][0]);
@@ -850,6 +867,7 @@ TEST(completions_run_in_the_order_they_came)
 	raise_nofile();
 	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < 2 * ORDERED + 64)
 		SKIP(return, "RLIMIT_NOFILE below %d", 2 * ORDERED + 64);
+	__gmp_test_reaped = note_reaped;
 	GT_RUN(1, ordered_main, NULL);
 }
 
