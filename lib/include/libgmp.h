@@ -455,7 +455,10 @@ int gmp_accept_deadline(int fd, struct sockaddr *addr, socklen_t *addrlen,
  * timeout_ns (< 0: none) passes: revents (> 0; POLLNVAL for an fd that
  * is not open, as poll(2)), or -ETIMEDOUT, or -errno (-EBADF: fd < 0).
  * To wait for an fd or a channel, whichever comes first, use a
- * GMP_SELECT_POLL case in gmp_select().
+ * GMP_SELECT_POLL case in gmp_select(). A server with many idle
+ * connections can wait here for POLLIN and only then take a buffer for
+ * a non-blocking recv (MSG_DONTWAIT; -EAGAIN: wait again): a goroutine
+ * waiting in gmp_recv holds its buffer all the while (examples/echo.c).
  */
 int gmp_poll_fd(int fd, short events, int64_t timeout_ns);
 
