@@ -268,6 +268,7 @@ struct m {
 	struct p *oldp;		/* P left in a syscall */
 	uint32_t syscallseq;	/* seq of that syscall */
 	bool spinning;		/* looking for work without having found any */
+	struct g *preempted;	/* the G this M last preempted (see execute) */
 	struct note park;
 	struct m *schedlink;	/* idle list */
 	struct m *alllink;

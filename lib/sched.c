@@ -654,6 +654,24 @@ int __gmp_test_exit_idle_ms(int *tids, int max)
 	return n;
 }
 
+/* Test hooks: the calling G's P's time-slice counter, and whether sysmon
+ * has asked that P's G to yield (-1: not on a P). */
+HIDDEN long __gmp_test_schedtick(void);
+long __gmp_test_schedtick(void)
+{
+	struct m *m = __gmp_getm();
+
+	return m && m->p ? (long)load_relaxed(&m->p->schedtick) : -1;
+}
+
+HIDDEN int __gmp_test_preempt_asked(void);
+int __gmp_test_preempt_asked(void)
+{
+	struct m *m = __gmp_getm();
+
+	return m && m->p ? (int)load_relaxed(&m->p->preempt) : -1;
+}
+
 /* Test hook: how many Ms there are (made and not ended by mexit). */
 HIDDEN int __gmp_test_live_ms(void);
 int __gmp_test_live_ms(void)
@@ -977,10 +995,19 @@ static void execute(struct m *m, struct g *gp, bool inherit)
 {
 	struct p *p = m->p;
 
-	/* A new time slice, unless inherited. One writer (the owner);
-	 * relaxed: sysmon only compares values. */
-	if (!inherit)
+	/*
+	 * A new time slice, unless inherited, or unless gp is the G this M
+	 * just preempted, back at once (nothing else was there to run): it
+	 * goes on hogging the P, and sysmon must go on seeing that. A
+	 * preemption is only noticed at the G's next runtime call, often
+	 * the one that enters a syscall; Go preempts on time (a signal),
+	 * so there the hog's P is retaken at sysmon's first look
+	 * (sysretake), not one tick later as a fresh slice would have it.
+	 * One writer (the owner); relaxed: sysmon only compares values.
+	 */
+	if (!inherit && gp != m->preempted)
 		store_relaxed(&p->schedtick, load_relaxed(&p->schedtick) + 1);
+	m->preempted = NULL;
 	store_relaxed(&p->preempt, 0);
 	store_relaxed(&p->nsched, load_relaxed(&p->nsched) + 1);
 	gp->m = m;
@@ -1436,6 +1463,13 @@ static struct g *gosched_m(struct m *m, struct g *gp)
 	return NULL;
 }
 
+/* gosched_m for a G that sysmon asked to yield. */
+static struct g *preempt_m(struct m *m, struct g *gp)
+{
+	m->preempted = gp;
+	return gosched_m(m, gp);
+}
+
 void gmp_yield(void)
 {
 	struct m *m = __gmp_getm();
@@ -1456,7 +1490,7 @@ void __gmp_preempt_check(void)
 		gcode_stop(m);
 	/* relaxed: a late or early yield is harmless. */
 	else if (unlikely(load_relaxed(&m->p->preempt)))
-		mcall(gosched_m, false);
+		mcall(preempt_m, false);
 }
 
 void gmp_preempt_check(void)

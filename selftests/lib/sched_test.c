@@ -242,6 +242,60 @@ TEST(preemption_lets_others_run)
 	ASSERT_GT(atomic_load(&spins), 0);
 }
 
+/*
+ * A G that hogs the only P until sysmon asks it to yield, and yields with
+ * nothing else to run, is back at once: its time slice goes on (the P's
+ * schedtick does not move), so that if it now blocks in a syscall sysmon
+ * retakes the P at its first look, as Go's does for a hog (sysretake),
+ * and not one tick later as for a fresh slice. With another G waiting,
+ * the yield lets it run and the slice is new.
+ */
+long __gmp_test_schedtick(void);
+int __gmp_test_preempt_asked(void);
+
+static _Atomic long hog_before, hog_after;
+static _Atomic int other_ran;
+
+static void other(void *arg)
+{
+	(void)arg;
+	atomic_store(&other_ran, 1);
+	gmp_wg_done(&spawn_wg);
+}
+
+static void hog_main(void *arg)
+{
+	bool with_other = arg != NULL;
+	volatile unsigned long x = 0;
+
+	if (with_other) {
+		gmp_wg_add(&spawn_wg, 1);
+		gmp_go(other, NULL);	/* waits in our P's run queue */
+	}
+	/* No runtime call: only sysmon's look at the P can end this. */
+	while (__gmp_test_preempt_asked() != 1)
+		x++;
+	atomic_store(&hog_before, __gmp_test_schedtick());
+	gmp_preempt_check();	/* yields */
+	atomic_store(&hog_after, __gmp_test_schedtick());
+	if (with_other)
+		gmp_wg_wait(&spawn_wg);
+}
+
+TEST(preempted_hog_alone_keeps_its_slice)
+{
+	GT_RUN(1, hog_main, NULL);
+	ASSERT_LT(0, atomic_load(&hog_before));
+	ASSERT_EQ(atomic_load(&hog_before), atomic_load(&hog_after));
+}
+
+TEST(preempted_hog_with_company_gets_a_new_slice)
+{
+	GT_RUN(1, hog_main, (void *)1);
+	ASSERT_EQ(1, atomic_load(&other_ran));
+	ASSERT_LT(atomic_load(&hog_before), atomic_load(&hog_after));
+}
+
 /* ---- errno across migration ---------------------------------------------- */
 
 static _Atomic int errno_bad, errno_migrations;
