@@ -37,8 +37,8 @@
  * or sits in a syscall are not stuck there. A reaper takes no more CQEs
  * than its local run queue has room for, so completions run in the order
  * they came; and now and then a P reaps a ring fuller than its own
- * (heavier_ring), which keeps the Ps' shares of the waiting goroutines even. The idle wait: the M that
- * parks while no other does becomes the poller M (sched.timer_m, formerly
+ * (heavier_ring), which keeps the Ps' shares of the waiting goroutines
+ * even. The idle wait: the M that parks while no other does becomes the poller M (sched.timer_m, formerly
  * the timer M): it ppoll()s the ring fds of the idle Ps with operations
  * in flight plus an eventfd, with the earliest timer as timeout - the
  * "io_uring_wait_cqe_timeout" over several rings; a ring fd is readable

@@ -313,7 +313,8 @@ static struct g *runqsteal(struct p *p, struct p *p2, bool stealnext)
 
 unsigned int __gmp_runqroom(struct p *p)
 {
-	/* Only thieves move head, and only forward: the room can but grow. */
+	/* The owner calls: others (thieves) only move head forward, so the
+	 * room can but grow under us. */
 	return RUNQ_SIZE - (load_relaxed(&p->runqtail) - load_acquire(&p->runqhead));
 }
 

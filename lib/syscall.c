@@ -43,6 +43,14 @@
 		return r < 0 ? -e : r;				\
 	} while (0)
 
+/* fd is O_NONBLOCK: the plain call's semantics (EAGAIN), not a wait. */
+static bool fd_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl >= 0 && (fl & O_NONBLOCK);
+}
+
 /*
  * Through the ring: a goroutine, the uring poller, and (nbcheck) an fd
  * without O_NONBLOCK (a bad fd goes to the ring, which says -EBADF).
@@ -50,14 +58,10 @@
 static bool ring_ok(int fd, bool nbcheck)
 {
 	struct m *m = __gmp_getm();
-	int fl;
 
 	if (sched.poller != GMP_POLLER_URING || !m || !m->curg)
 		return false;
-	if (!nbcheck)
-		return true;
-	fl = fcntl(fd, F_GETFL);
-	return fl < 0 || !(fl & O_NONBLOCK);
+	return !nbcheck || !fd_nonblock(fd);
 }
 
 /* Run op; false if the ring could not take it. errno as the call would. */
@@ -206,7 +210,7 @@ ssize_t gmp_send(int fd, const void *buf, size_t len, int flags)
 			}
 		}
 		/* Only a send that would wait asks whether the fd may (fcntl). */
-		if (!ring_ok(fd, true)) {
+		if (fd_nonblock(fd)) {
 			if (done > 0)
 				return done;
 			goto plain;

@@ -741,7 +741,6 @@ TEST(perf_forced_fails_clearly_when_ring_mmap_fails)
 	ASSERT_NE(NULL, strstr(o.err, "gmp: GMP_HANDOFF=perf: ring mmap failed: "));
 }
 
-/* perf_event_open(2) fails with EACCES, whatever the kernel's settings. */
 /* Has this kernel seccomp (CONFIG_SECCOMP)? The debug kernel has not. */
 static bool seccomp_available(void)
 {
@@ -753,6 +752,7 @@ static bool seccomp_available(void)
 		SKIP(return, "no seccomp in this kernel (CONFIG_SECCOMP)");	\
 } while (0)
 
+/* perf_event_open(2) fails with EACCES, whatever the kernel's settings. */
 static bool seccomp_eacces(void)
 {
 	struct sock_filter f[] = {
