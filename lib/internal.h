@@ -124,6 +124,8 @@ struct g {
 
 	/* Invariants of a dead G, restored before it dies: idx -1, no keys. */
 	struct timer timer;		/* sleep and select timeouts */
+	struct g *gbatch;		/* dead, heading a chain: the next chain */
+	int gbatchn;			/* ... and the length of its own */
 	void *stack_lo;			/* lowest usable byte; guard below */
 	size_t stack_size;		/* usable bytes below this struct */
 	size_t guard_size;
@@ -210,6 +212,9 @@ struct p {
 	/* Owner-only: free Gs with their stacks (the stack cache). */
 	struct g *gfree;
 	int ngfree;
+	struct g *gspare;		/* NULL or a chain of GF_BATCH more */
+	/* Owner-only: goroutine ids taken from sched.goidgen in batches. */
+	int64_t goidcache, goidcacheend;
 
 	/* sysmon's private view (Go's sysmontick). */
 	uint32_t sm_schedtick, sm_syscalltick;
@@ -330,12 +335,16 @@ struct sched {
 	struct g *runqhead, *runqtail;
 	_Atomic int runqsize;
 
-	struct lock gflock;	/* global free G list */
+	/*
+	 * Lines of their own: spinning Ms read the fields above all the time,
+	 * while a spawning P takes these.
+	 */
+	struct lock gflock __attribute__((aligned(64)));	/* global free G list */
 	struct g *gfree;
 	int ngfree;
 
-	_Atomic int64_t goidgen;
-	int gomaxprocs;
+	_Atomic int64_t goidgen __attribute__((aligned(64)));	/* by batches */
+	int gomaxprocs __attribute__((aligned(64)));	/* read-mostly from here */
 	struct p *allp;
 	size_t stack_size;
 	int handoff;

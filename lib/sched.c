@@ -1209,68 +1209,94 @@ static _Noreturn void schedule(struct m *m)
 
 /* ---- G lifecycle --------------------------------------------------------- */
 
+/*
+ * Dead Gs with their stacks. A P keeps two chains of up to GF_BATCH: the one
+ * it takes from and puts to, and a full spare; the global list is a list of
+ * chains (the head G of each holds the next chain and its length). Moving
+ * a chain is O(1): a G's header sits on its own stack's top page, so a walk
+ * down a chain would miss the cache at every G.
+ */
+#define GF_BATCH	32
+
+static void gf_pushchain(struct g *head, int n)
+{
+	__gmp_lock(&sched.gflock);
+	head->gbatch = sched.gfree;
+	head->gbatchn = n;
+	sched.gfree = head;
+	sched.ngfree += n;
+	__gmp_unlock(&sched.gflock);
+}
+
+/* Take a whole chain (p != NULL) or one G off the global list. */
+static struct g *gf_popglobal(bool whole, int *np)
+{
+	struct g *gp;
+
+	__gmp_lock(&sched.gflock);
+	gp = sched.gfree;
+	if (!gp) {
+		__gmp_unlock(&sched.gflock);
+		return NULL;
+	}
+	if (whole || gp->gbatchn == 1) {
+		sched.gfree = gp->gbatch;
+		*np = gp->gbatchn;
+	} else {
+		struct g *rest = gp->schedlink;
+
+		rest->gbatch = gp->gbatch;
+		rest->gbatchn = gp->gbatchn - 1;
+		sched.gfree = rest;
+		*np = 1;
+	}
+	sched.ngfree -= *np;
+	__gmp_unlock(&sched.gflock);
+	gp->gbatch = NULL;
+	return gp;
+}
+
 static void gfput(struct p *p, struct g *gp)
 {
 	if (!p) {	/* transparent: our P was taken; the global list */
-		__gmp_lock(&sched.gflock);
-		gp->schedlink = sched.gfree;
-		sched.gfree = gp;
-		sched.ngfree++;
-		__gmp_unlock(&sched.gflock);
+		gp->schedlink = NULL;
+		gf_pushchain(gp, 1);
 		return;
+	}
+	if (p->ngfree == GF_BATCH) {
+		if (p->gspare)
+			gf_pushchain(p->gspare, GF_BATCH);
+		p->gspare = p->gfree;
+		p->gfree = NULL;
+		p->ngfree = 0;
 	}
 	gp->schedlink = p->gfree;
 	p->gfree = gp;
-	if (++p->ngfree >= 64) {
-		struct g *head = NULL, *tail = NULL;
-		int n = 0;
-
-		while (p->ngfree > 32) {
-			struct g *g1 = p->gfree;
-
-			p->gfree = g1->schedlink;
-			p->ngfree--;
-			g1->schedlink = head;
-			head = g1;
-			if (!tail)
-				tail = g1;
-			n++;
-		}
-		__gmp_lock(&sched.gflock);
-		tail->schedlink = sched.gfree;
-		sched.gfree = head;
-		sched.ngfree += n;
-		__gmp_unlock(&sched.gflock);
-	}
+	p->ngfree++;
 }
 
 static struct g *gfget(struct p *p)
 {
 	struct g *gp;
+	int n;
 
-	if (p && p->gfree) {
-		gp = p->gfree;
-		p->gfree = gp->schedlink;
-		p->ngfree--;
-		return gp;
-	}
-	__gmp_lock(&sched.gflock);
-	gp = sched.gfree;
-	if (gp) {
-		sched.gfree = gp->schedlink;
-		sched.ngfree--;
-		/* Refill the local cache with up to 32 more. */
-		while (p && p->ngfree < 32 && sched.gfree) {
-			struct g *g1 = sched.gfree;
-
-			sched.gfree = g1->schedlink;
-			sched.ngfree--;
-			g1->schedlink = p->gfree;
-			p->gfree = g1;
-			p->ngfree++;
+	if (!p)
+		return gf_popglobal(false, &n);
+	if (!p->gfree) {
+		if (p->gspare) {
+			p->gfree = p->gspare;
+			p->ngfree = GF_BATCH;
+			p->gspare = NULL;
+		} else {
+			p->gfree = gf_popglobal(true, &n);
+			if (!p->gfree)
+				return NULL;
+			p->ngfree = n;
 		}
 	}
-	__gmp_unlock(&sched.gflock);
+	gp = p->gfree;
+	p->gfree = gp->schedlink;
+	p->ngfree--;
 	return gp;
 }
 
@@ -1334,6 +1360,21 @@ static struct g *goexit0(struct m *m, struct g *gp)
 	return NULL;
 }
 
+/* Go's goidcache: a P takes ids GOID_BATCH at a time, off the shared line. */
+#define GOID_BATCH	16
+
+static int64_t goid_next(struct p *p)
+{
+	if (!p)
+		return atomic_fetch_add_explicit(&sched.goidgen, 1, memory_order_relaxed) + 1;
+	if (p->goidcache == p->goidcacheend) {
+		p->goidcache = atomic_fetch_add_explicit(&sched.goidgen, GOID_BATCH,
+							 memory_order_relaxed) + 1;
+		p->goidcacheend = p->goidcache + GOID_BATCH;
+	}
+	return p->goidcache++;
+}
+
 static struct g *newproc(void (*fn)(void *), void *arg, int64_t *idp)
 {
 	struct m *m = __gmp_getm();
@@ -1360,7 +1401,7 @@ static struct g *newproc(void (*fn)(void *), void *arg, int64_t *idp)
 	gp->tsan_fiber = __tsan_create_fiber(0);
 #endif
 	/* A dead G has no keys, no timer, no param, selectdone 0 and no M. */
-	id = atomic_fetch_add_explicit(&sched.goidgen, 1, memory_order_relaxed) + 1;
+	id = goid_next(p);
 	gp->id = id;
 	gp->fn = fn;
 	gp->arg = arg;
@@ -1963,6 +2004,12 @@ int64_t gmp_go(void (*fn)(void *), void *arg)
 	__gmp_preempt_check();
 	if (!newproc(fn, arg, &id))
 		return -ENOMEM;
+	{
+		struct m *m = __gmp_getm();
+
+		if (m && m->p && m->curg && __gmp_runqroom(m->p) == 0)
+			gmp_yield();
+	}
 	return id;
 }
 

@@ -267,7 +267,11 @@ int gmp_run(void (*main_fn)(void *), void *arg);
 
 /*
  * Start fn(arg) as a new goroutine. From any thread once the runtime is
- * started (it is started if needed). Returns the goroutine's id (> 0).
+ * started (it is started if needed). Returns the goroutine's id (> 0;
+ * unique, increasing per P, not consecutive). From a goroutine it may
+ * yield: when its P's run queue is full (256 goroutines) the caller lets
+ * the queue run before it goes on, so a loop of gmp_go cannot pile up
+ * goroutines (their stacks) faster than the Ps run them.
  */
 int64_t gmp_go(void (*fn)(void *), void *arg);
 

@@ -113,6 +113,43 @@ TEST(goroutine_ids)
 	GT_RUN(0, id_main, NULL);
 }
 
+/*
+ * A goroutine that spawns faster than its P runs what it spawns stops
+ * when the P's run queue is full (256 and runnext) and lets the queue run
+ * before it goes on: the spawned goroutines do not pile up.
+ */
+#define PILE_GS 2000
+static _Atomic long pile_ran;
+static long pile_max;
+
+static void pile_child(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&pile_ran, 1);
+	gmp_wg_done(&spawn_wg);
+}
+
+static void pile_main(void *arg)
+{
+	(void)arg;
+	for (long i = 1; i <= PILE_GS; i++) {
+		gmp_wg_add(&spawn_wg, 1);
+		GT_CHECK(gmp_go(pile_child, NULL) > 0);
+		if (i - atomic_load(&pile_ran) > pile_max)
+			pile_max = i - atomic_load(&pile_ran);
+	}
+	gmp_wg_wait(&spawn_wg);
+}
+
+TEST(spawner_lets_a_full_run_queue_run)
+{
+	GT_RUN(1, pile_main, NULL);
+	ASSERT_EQ(PILE_GS, atomic_load(&pile_ran));
+	TH_LOG("at most %ld goroutines waited to run", pile_max);
+	ASSERT_LE(pile_max, 256 + 1);
+	ASSERT_GE(pile_max, 1);
+}
+
 /* ---- yield lets the other goroutines of a P run ------------------------ */
 
 static _Atomic int turn_log[64];
