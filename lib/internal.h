@@ -281,7 +281,10 @@ struct m {
 	struct g *(*mcall_fn)(struct m *m, struct g *gp);
 	bool (*park_fn)(struct g *gp, void *arg);
 	void *park_arg;
+	/* park_direct: the G that switched straight to ours, to unlock for. */
+	struct g *park_prev;
 	uint64_t fastrand;
+	int *errnop;		/* the thread's errno, saved across mcall */
 	pthread_t thread;
 	void *altstack;
 	void *g0_stack_lo;
@@ -392,6 +395,24 @@ static inline struct g *__gmp_getg(void)
 	return m ? m->curg : NULL;
 }
 
+HIDDEN void __gmp_preempt_slow(struct m *m);
+
+/*
+ * At every libgmp call a goroutine makes: yield if sysmon asked (relaxed:
+ * a late or early yield is harmless), stop if a transparent M lost its P.
+ * Inline: a load or two on the way of every channel operation.
+ */
+static inline void __gmp_preempt_check(void)
+{
+	struct m *m = __gmp_getm();
+
+	if (!m || !m->p || !m->curg)
+		return;
+	if (m->transparent || __builtin_expect(atomic_load_explicit(&m->p->preempt,
+						memory_order_relaxed) != 0, 0))
+		__gmp_preempt_slow(m);
+}
+
 HIDDEN int __gmp_start(void);
 /*
  * Make gp runnable. From a goroutine in transparent mode whose P was taken
@@ -403,7 +424,6 @@ HIDDEN void __gmp_ready(struct g *gp, bool next);
 HIDDEN bool __gmp_spawn(void (*fn)(void *), void *arg);
 HIDDEN void __gmp_park(bool (*unlockf)(struct g *gp, void *arg), void *arg);
 HIDDEN bool __gmp_park_unlock(struct g *gp, void *lock);
-HIDDEN void __gmp_preempt_check(void);
 HIDDEN void __gmp_wakep(void);
 HIDDEN void __gmp_startm(struct p *p, bool spinning);
 HIDDEN bool __gmp_p_claim(struct p *p, uint64_t status);
@@ -431,6 +451,8 @@ HIDDEN int __gmp_poll_init(int want, unsigned int entries, int procs); /* sets s
 HIDDEN void __gmp_poll_debug_line(void);
 /* Owner of p, at each schedule: submit what waits (batched), reap; Gs readied. */
 HIDDEN void __gmp_poll_sched(struct p *p, bool flush);
+/* Owner of p: nothing for __gmp_poll_sched to do this time (it counts). */
+HIDDEN bool __gmp_poll_quiet(struct p *p);
 /* Reap any P's ring whose completions wait (try-lock): the readied Gs go to
  * our P's queue. True if any G was readied. */
 HIDDEN bool __gmp_poll_steal(void);

@@ -515,16 +515,14 @@ static struct ioring *heavier_ring(struct p *p, struct ioring *r)
 	return o;
 }
 
-void __gmp_poll_sched(struct p *p, bool flush)
+static __attribute__((noinline)) void poll_sched(struct p *p, struct ioring *r,
+						  bool flush)
 {
-	struct ioring *r = load_relaxed(&p->ring);	/* ours: we made it, or got the P */
 	struct glist l = { NULL, NULL };
 	unsigned int unsub, room;
 	struct ioring *o;
 	bool sub;
 
-	if (!r)
-		return;
 	unsub = load_relaxed(&r->unsubmitted);
 	sub = unsub && (flush || unsub >= BATCH || ++p->io_defer >= DEFER_MAX ||
 			__gmp_runqempty(p));
@@ -550,6 +548,31 @@ void __gmp_poll_sched(struct p *p, bool flush)
 	__gmp_unlock(&r->lock);
 out:
 	ready_all(&l);
+}
+
+bool __gmp_poll_quiet(struct p *p)
+{
+	struct ioring *r = load_relaxed(&p->ring);	/* ours: we made it, or got the P */
+
+	if (!r)
+		return true;
+	/*
+	 * Nothing in flight (so nothing to submit, nothing in the CQ) and
+	 * not our turn to look at another ring: done, in a few loads. This
+	 * runs at every schedule.
+	 */
+	if (!load_relaxed(&r->inflight) && !load_relaxed(&r->npend) &&
+	    (sched.gomaxprocs < 2 || (p->io_tick & 3))) {
+		p->io_tick++;
+		return true;
+	}
+	return false;
+}
+
+void __gmp_poll_sched(struct p *p, bool flush)
+{
+	if (!__gmp_poll_quiet(p))
+		poll_sched(p, load_relaxed(&p->ring), flush);
 }
 
 void __gmp_poll_flush(struct p *p)

@@ -14,7 +14,9 @@
  *    the scheduler runs there; a G switches to g0 to block, yield or exit
  *    (mcall), and g0 picks the next G (schedule) and switches to it
  *    (execute). Two switches per handoff, but no G ever runs scheduler code
- *    on a stack another M might resume.
+ *    on a stack another M might resume. The common case takes one: a G
+ *    that parks releasing a lock, with runnext to run next, switches
+ *    straight to it (park_direct, below).
  * P: a processor, GMP_MAXPROCS of them. An M needs a P to run Gs. A P owns
  *    a 256-entry lock-free run queue and a runnext slot (the G readied last,
  *    run next, so a producer/consumer pair shares a time slice).
@@ -39,7 +41,9 @@
  * Parking a G (__gmp_park): the G switches to g0, g0 marks it G_WAITING and
  * only then runs the caller's unlock function (a channel's lock, the timers
  * lock...). A waker needs that lock to find the G, so it can only call
- * __gmp_ready() once the G's context is saved.
+ * __gmp_ready() once the G's context is saved. park_direct keeps that
+ * order without g0: the G saves its context by switching to runnext, and
+ * runnext, first thing when it runs, releases the lock (park_finish).
  *
  * System calls and the P status word (DESIGN.md, "The handoff protocol").
  * p->status packs {state, M id, syscall sequence}. gmp_syscall_enter()
@@ -87,8 +91,8 @@
  * done: C code interrupted anywhere may hold a libc lock (malloc's),
  * and another G on the same thread would then deadlock on it.
  *
- * errno moves with its G: mcall saves it before the switch and writes it
- * back after, on whatever thread the G resumes.
+ * errno moves with its G: mcall (and park_direct) saves it before the
+ * switch and writes it back after, on whatever thread the G resumes.
  *
  * Locks, in order: channel locks (address order) -> timers -> sched.lock
  * -> gflock. Memory orders: see each atomic; the run queue follows Go's
@@ -463,6 +467,7 @@ static void *mstart(void *arg)
 	struct m *m = arg;
 
 	__gmp_tls_m = m;
+	m->errnop = gmp_errno_location();
 	if (__gmp_stack_thread_init(m) < 0)
 		__gmp_fatal("M%d: cannot set up its signal stack", m->id);
 #ifdef GMP_TSAN
@@ -964,6 +969,23 @@ static void switch_to_g(struct m *m, struct g *gp)
 }
 
 /*
+ * First thing a G does when it runs again: if the G before it switched to
+ * it straight (park_direct), release what that one parked on, now that its
+ * context is saved and a waker may run it elsewhere.
+ */
+static inline void park_finish(struct m *m)
+{
+	struct g *prev = m->park_prev;
+
+	if (prev) {
+		m->park_prev = NULL;
+		m->park_fn = NULL;
+		/* Always true: park_direct is for __gmp_park_unlock only. */
+		__gmp_park_unlock(prev, m->park_arg);
+	}
+}
+
+/*
  * On gp: switch to the M's scheduler, which runs fn(m, gp) (Go's mcall).
  * Returns when gp is run again, on this M or another.
  */
@@ -971,7 +993,7 @@ static void mcall(struct g *(*fn)(struct m *, struct g *), bool dying)
 {
 	struct m *m = __gmp_getm();
 	struct g *gp = m->curg;
-	int saved_errno = __gmp_errno_get();
+	int saved_errno = *m->errnop;
 
 	__gmp_stack_check(gp);
 	m->mcall_fn = fn;
@@ -989,7 +1011,9 @@ static void mcall(struct g *(*fn)(struct m *, struct g *), bool dying)
 #ifdef GMP_ASAN
 	__sanitizer_finish_switch_fiber(gp->asan_fake_stack, NULL, NULL);
 #endif
-	__gmp_errno_set(saved_errno);
+	m = __gmp_getm();
+	park_finish(m);
+	*m->errnop = saved_errno;
 }
 
 static void execute(struct m *m, struct g *gp, bool inherit)
@@ -1166,7 +1190,7 @@ static _Noreturn void schedule(struct m *m)
 			inherit = false;
 			check_timers();
 			/* Reap completions; submit requests (batched). */
-			if (sched.poller == GMP_POLLER_URING)
+			if (sched.poller == GMP_POLLER_URING && load_relaxed(&p->ring))
 				__gmp_poll_sched(p, false);
 			/* Every 61 ticks, the global queue first: fairness. */
 			if (load_relaxed(&p->schedtick) % 61 == 0 &&
@@ -1341,7 +1365,8 @@ static _Noreturn void gentry(void)
 #ifdef GMP_ASAN
 	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-	__gmp_errno_set(0);
+	park_finish(__gmp_getm());
+	*__gmp_getm()->errnop = 0;
 	gp->fn(gp->arg);
 	goexit1();
 }
@@ -1442,10 +1467,74 @@ static struct g *park_m(struct m *m, struct g *gp)
 	return NULL;
 }
 
+/*
+ * park_m and the scheduler's next pick in one, without the switch to g0
+ * and back: when the G parks releasing a lock (channels, mutexes, wait
+ * groups) and the scheduler would run runnext next, switch to runnext at
+ * once; it releases the lock for us (park_finish). Anything else the
+ * scheduler would do first (a timer due, the poller, the global queue's
+ * turn, transparent mode) takes the usual way.
+ */
+static bool park_direct(struct m *m, void *lock)
+{
+	struct p *p = m->p;
+	struct g *gp = m->curg, *next;
+	int64_t when = load_relaxed(&__gmp_timers_next);
+	int saved_errno;
+
+	if (m->transparent || !p)
+		return false;
+	if (when != INT64_MAX && when <= __gmp_nanotime())
+		return false;
+	if (load_relaxed(&p->schedtick) % 61 == 0 && atomic_load(&sched.runqsize) > 0)
+		return false;
+	if (sched.poller == GMP_POLLER_URING && !__gmp_poll_quiet(p))
+		return false;
+	next = load_relaxed(&p->runnext);
+	/* A thief may take it too (acquire: the G), as in runqget. */
+	if (!next || !atomic_compare_exchange_strong_explicit(&p->runnext, &next,
+			NULL, memory_order_acquire, memory_order_relaxed))
+		return false;
+
+	saved_errno = *m->errnop;
+	__gmp_stack_check(gp);
+	/* park_m: wakers see G_WAITING once the lock is released. */
+	store_relaxed(&gp->status, G_WAITING);
+	gp->m = NULL;
+	m->park_prev = gp;
+	m->park_fn = __gmp_park_unlock;
+	m->park_arg = lock;
+	/* execute(m, next, true): runnext inherits the time slice. */
+	m->preempted = NULL;
+	store_relaxed(&p->preempt, 0);
+	store_relaxed(&p->nsched, load_relaxed(&p->nsched) + 1);
+	next->m = m;
+	m->curg = next;
+	store_relaxed(&next->status, G_RUNNING);
+#ifdef GMP_ASAN
+	__sanitizer_start_switch_fiber(&gp->asan_fake_stack, next->stack_lo,
+				       next->stack_size);
+#endif
+#ifdef GMP_TSAN
+	__tsan_switch_to_fiber(next->tsan_fiber, 0);
+#endif
+	__gmp_ctx_switch(&gp->sp, next->sp);
+	/* Resumed, maybe on another thread. */
+#ifdef GMP_ASAN
+	__sanitizer_finish_switch_fiber(gp->asan_fake_stack, NULL, NULL);
+#endif
+	m = __gmp_getm();
+	park_finish(m);
+	*m->errnop = saved_errno;
+	return true;
+}
+
 void __gmp_park(bool (*unlockf)(struct g *gp, void *arg), void *arg)
 {
 	struct m *m = __gmp_getm();
 
+	if (unlockf == __gmp_park_unlock && park_direct(m, arg))
+		return;
 	m->park_fn = unlockf;
 	m->park_arg = arg;
 	mcall(park_m, false);
@@ -1460,15 +1549,20 @@ bool __gmp_park_unlock(struct g *gp, void *lock)
 
 void __gmp_ready(struct g *gp, bool next)
 {
-	uint32_t old = G_WAITING;
+	uint32_t old;
 	struct m *m;
 	bool gcode;
 
-	/* acq_rel: the G's saved state (written before park) is ours now. */
-	if (!atomic_compare_exchange_strong_explicit(&gp->status, &old,
-			G_RUNNABLE, memory_order_acq_rel, memory_order_relaxed))
+	/*
+	 * acquire: the G's saved state (written before park) is ours now.
+	 * One waker only, by the protocol of whatever it waited on (that
+	 * lock or CAS orders us after park_m's store): no CAS needed.
+	 */
+	old = load_acquire(&gp->status);
+	if (unlikely(old != G_WAITING))
 		__gmp_fatal("ready: goroutine %lld in state %u",
 			    (long long)gp->id, old);
+	store_relaxed(&gp->status, G_RUNNABLE);
 	m = __gmp_getm();
 	/* Transparent, from goroutine code: the P is ours once reclaimed. */
 	gcode = m && m->transparent && m->curg && m->p;
@@ -1521,12 +1615,8 @@ void gmp_yield(void)
 	mcall(gosched_m, false);
 }
 
-void __gmp_preempt_check(void)
+void __gmp_preempt_slow(struct m *m)
 {
-	struct m *m = __gmp_getm();
-
-	if (!m || !m->p || !m->curg)
-		return;
 	/* Transparent: the earliest place a P-less M stops at. */
 	if (m->transparent && unlikely(gcode_lost(m)))
 		gcode_stop(m);

@@ -404,4 +404,60 @@ TEST(many_senders_and_receivers_buffered)
 	ASSERT_EQ(n * (n + 1) / 2, atomic_load(&mpmc_sum));
 }
 
+/*
+ * Two goroutines on one P handing a value back and forth: each parks on a
+ * channel and the other, in runnext, runs next (without a trip through the
+ * scheduler's stack). Every value arrives in order, and each keeps its
+ * own errno across every park.
+ */
+#define HAND_ROUNDS 20000
+static gmp_chan_t *hand_a, *hand_b;
+static _Atomic int hand_errno_bad;
+
+/* Set errno to e, send or receive, check errno is still e. */
+static void hand_op(gmp_chan_t *c, long *v, bool send, int e)
+{
+	errno = e;
+	GT_CHECK_EQ(0, send ? gmp_chan_send(c, v) : gmp_chan_recv(c, v));
+	if (errno != e)
+		atomic_fetch_add(&hand_errno_bad, 1);
+}
+
+static void hand_peer(void *arg)
+{
+	long v;
+
+	(void)arg;
+	for (long i = 0; i < HAND_ROUNDS; i++) {
+		hand_op(hand_a, &v, false, 7000 + (int)(i % 1000));
+		GT_CHECK_EQ(i, v);
+		v = -i;
+		hand_op(hand_b, &v, true, 8000 + (int)(i % 1000));
+	}
+}
+
+static void hand_main(void *arg)
+{
+	long v;
+
+	(void)arg;
+	GT_CHECK_EQ(0, gmp_chan_make(&hand_a, sizeof(long), 0));
+	GT_CHECK_EQ(0, gmp_chan_make(&hand_b, sizeof(long), 0));
+	GT_CHECK(gmp_go(hand_peer, NULL) > 0);
+	for (long i = 0; i < HAND_ROUNDS; i++) {
+		v = i;
+		hand_op(hand_a, &v, true, 3000 + (int)(i % 1000));
+		hand_op(hand_b, &v, false, 4000 + (int)(i % 1000));
+		GT_CHECK_EQ(-i, v);
+	}
+	gmp_chan_free(hand_a);
+	gmp_chan_free(hand_b);
+}
+
+TEST(handoff_pair_keeps_order_and_errno)
+{
+	GT_RUN(1, hand_main, NULL);
+	ASSERT_EQ(0, atomic_load(&hand_errno_bad));
+}
+
 TEST_HARNESS_MAIN
