@@ -2092,14 +2092,16 @@ int64_t gmp_go(void (*fn)(void *), void *arg)
 	if (ret < 0)
 		return ret;
 	__gmp_preempt_check();
+	/*
+	 * Our P's run queue is full: let it run before we add to it (which
+	 * would spill half of it to the global queue). Again if the global
+	 * queue's turn brought us back at once.
+	 */
+	for (struct m *m = __gmp_getm(); m && m->p && m->curg &&
+	     __gmp_runqroom(m->p) == 0; m = __gmp_getm())
+		gmp_yield();
 	if (!newproc(fn, arg, &id))
 		return -ENOMEM;
-	{
-		struct m *m = __gmp_getm();
-
-		if (m && m->p && m->curg && __gmp_runqroom(m->p) == 0)
-			gmp_yield();
-	}
 	return id;
 }
 
