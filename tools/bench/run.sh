@@ -26,6 +26,8 @@ both "_${ncpu}p" "$ncpu" pingpong "$n_pp"
 both "_${ncpu}p" "$ncpu" spawn "$n_sp"
 both "" "$ncpu" rss 100000
 [ "$q" = 1 ] || both "" "$ncpu" rss 1000000
+# The M must really block in read(2): no io_uring poller for these.
+export GMP_POLLER=blocking
 both "" 1 handoff "$n_ho" 0
 both "" 1 handoff "$n_ho20" 20
 
