@@ -451,8 +451,8 @@ HIDDEN int __gmp_poll_init(int want, unsigned int entries, int procs); /* sets s
 HIDDEN void __gmp_poll_debug_line(void);
 /* Owner of p, at each schedule: submit what waits (batched), reap; Gs readied. */
 HIDDEN void __gmp_poll_sched(struct p *p, bool flush);
-/* Owner of p: nothing for __gmp_poll_sched to do this time (it counts). */
-HIDDEN bool __gmp_poll_quiet(struct p *p);
+/* Owner of p: its ring has nothing in flight (or it has no ring). */
+HIDDEN bool __gmp_poll_idle(struct p *p);
 /* Reap any P's ring whose completions wait (try-lock): the readied Gs go to
  * our P's queue. True if any G was readied. */
 HIDDEN bool __gmp_poll_steal(void);

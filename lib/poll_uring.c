@@ -503,8 +503,6 @@ static struct ioring *heavier_ring(struct p *p, struct ioring *r)
 	unsigned int mine, theirs;
 	struct ioring *o;
 
-	if (procs < 2 || (p->io_tick++ & 3))
-		return NULL;
 	o = load_acquire(&sched.allp[(p->id + 1 + __gmp_fastrandn(procs - 1)) % procs].ring);
 	if (!o || !cq_pending(o))
 		return NULL;
@@ -516,7 +514,7 @@ static struct ioring *heavier_ring(struct p *p, struct ioring *r)
 }
 
 static __attribute__((noinline)) void poll_sched(struct p *p, struct ioring *r,
-						  bool flush)
+						  bool flush, bool look)
 {
 	struct glist l = { NULL, NULL };
 	unsigned int unsub, room;
@@ -527,7 +525,7 @@ static __attribute__((noinline)) void poll_sched(struct p *p, struct ioring *r,
 	sub = unsub && (flush || unsub >= BATCH || ++p->io_defer >= DEFER_MAX ||
 			__gmp_runqempty(p));
 	room = __gmp_runqroom(p);
-	o = room ? heavier_ring(p, r) : NULL;
+	o = room && look ? heavier_ring(p, r) : NULL;
 	if (o) {
 		o->stolen += ring_reap(o, &l, room);
 		ring_submit(o);		/* its pending ops may have gone in */
@@ -550,29 +548,27 @@ out:
 	ready_all(&l);
 }
 
-bool __gmp_poll_quiet(struct p *p)
+bool __gmp_poll_idle(struct p *p)
 {
 	struct ioring *r = load_relaxed(&p->ring);	/* ours: we made it, or got the P */
 
-	if (!r)
-		return true;
-	/*
-	 * Nothing in flight (so nothing to submit, nothing in the CQ) and
-	 * not our turn to look at another ring: done, in a few loads. This
-	 * runs at every schedule.
-	 */
-	if (!load_relaxed(&r->inflight) && !load_relaxed(&r->npend) &&
-	    (sched.gomaxprocs < 2 || (p->io_tick & 3))) {
-		p->io_tick++;
-		return true;
-	}
-	return false;
+	/* Nothing in flight: nothing to submit, nothing in the CQ. */
+	return !r || (!load_relaxed(&r->inflight) && !load_relaxed(&r->npend));
 }
 
 void __gmp_poll_sched(struct p *p, bool flush)
 {
-	if (!__gmp_poll_quiet(p))
-		poll_sched(p, load_relaxed(&p->ring), flush);
+	struct ioring *r = load_relaxed(&p->ring);	/* ours: we made it, or got the P */
+	bool look;
+
+	if (!r)
+		return;
+	/* Every 4th schedule, a look at another ring (heavier_ring). */
+	look = sched.gomaxprocs >= 2 && !(p->io_tick++ & 3);
+	/* This runs at every schedule: done in a few loads if we can. */
+	if (!look && __gmp_poll_idle(p))
+		return;
+	poll_sched(p, r, flush, look);
 }
 
 void __gmp_poll_flush(struct p *p)

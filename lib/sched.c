@@ -952,20 +952,36 @@ static void gcode_stop(struct m *m)
 
 /* ---- switching --------------------------------------------------------- */
 
-/* On g0: run gp until it switches back. */
-static void switch_to_g(struct m *m, struct g *gp)
+#ifdef GMP_ASAN
+#define ASAN_FAKE(p)	(p)
+#else
+#define ASAN_FAKE(p)	NULL
+#endif
+
+/*
+ * Leave the running stack for gp's (its rsp saved in *save_sp, ASan's fake
+ * stack in *fake) and tell the sanitizers; returns when switched back to.
+ */
+static inline void switch_stack(void **save_sp, void **fake, struct g *gp)
 {
 #ifdef GMP_ASAN
-	__sanitizer_start_switch_fiber(&m->asan_g0_fake_stack, gp->stack_lo,
-				       gp->stack_size);
+	__sanitizer_start_switch_fiber(fake, gp->stack_lo, gp->stack_size);
+#else
+	(void)fake;
 #endif
 #ifdef GMP_TSAN
 	__tsan_switch_to_fiber(gp->tsan_fiber, 0);
 #endif
-	__gmp_ctx_switch(&m->g0sp, gp->sp);
+	__gmp_ctx_switch(save_sp, gp->sp);
 #ifdef GMP_ASAN
-	__sanitizer_finish_switch_fiber(m->asan_g0_fake_stack, NULL, NULL);
+	__sanitizer_finish_switch_fiber(*fake, NULL, NULL);
 #endif
+}
+
+/* On g0: run gp until it switches back. */
+static void switch_to_g(struct m *m, struct g *gp)
+{
+	switch_stack(&m->g0sp, ASAN_FAKE(&m->asan_g0_fake_stack), gp);
 }
 
 /*
@@ -1488,7 +1504,7 @@ static bool park_direct(struct m *m, void *lock)
 		return false;
 	if (load_relaxed(&p->schedtick) % 61 == 0 && atomic_load(&sched.runqsize) > 0)
 		return false;
-	if (sched.poller == GMP_POLLER_URING && !__gmp_poll_quiet(p))
+	if (sched.poller == GMP_POLLER_URING && !__gmp_poll_idle(p))
 		return false;
 	next = load_relaxed(&p->runnext);
 	/* A thief may take it too (acquire: the G), as in runqget. */
@@ -1511,18 +1527,8 @@ static bool park_direct(struct m *m, void *lock)
 	next->m = m;
 	m->curg = next;
 	store_relaxed(&next->status, G_RUNNING);
-#ifdef GMP_ASAN
-	__sanitizer_start_switch_fiber(&gp->asan_fake_stack, next->stack_lo,
-				       next->stack_size);
-#endif
-#ifdef GMP_TSAN
-	__tsan_switch_to_fiber(next->tsan_fiber, 0);
-#endif
-	__gmp_ctx_switch(&gp->sp, next->sp);
+	switch_stack(&gp->sp, ASAN_FAKE(&gp->asan_fake_stack), next);
 	/* Resumed, maybe on another thread. */
-#ifdef GMP_ASAN
-	__sanitizer_finish_switch_fiber(gp->asan_fake_stack, NULL, NULL);
-#endif
 	m = __gmp_getm();
 	park_finish(m);
 	*m->errnop = saved_errno;
@@ -2093,13 +2099,20 @@ int64_t gmp_go(void (*fn)(void *), void *arg)
 		return ret;
 	__gmp_preempt_check();
 	/*
-	 * Our P's run queue is full: let it run before we add to it (which
-	 * would spill half of it to the global queue). Again if the global
-	 * queue's turn brought us back at once.
+	 * Our P's run queue is full and our put would kick runnext into it,
+	 * spilling half of it to the global queue: let it run first. Twice
+	 * at most: the global queue's turn may bring us back at once, and
+	 * the poller or other goroutines may keep the queue full (then the
+	 * spill it is).
 	 */
-	for (struct m *m = __gmp_getm(); m && m->p && m->curg &&
-	     __gmp_runqroom(m->p) == 0; m = __gmp_getm())
+	for (int i = 0; i < 2; i++) {
+		struct m *m = __gmp_getm();
+
+		if (!m || !m->p || !m->curg || __gmp_runqroom(m->p) ||
+		    !load_relaxed(&m->p->runnext))
+			break;
 		gmp_yield();
+	}
 	if (!newproc(fn, arg, &id))
 		return -ENOMEM;
 	return id;
