@@ -270,8 +270,10 @@ int gmp_run(void (*main_fn)(void *), void *arg);
  * started (it is started if needed). Returns the goroutine's id (> 0;
  * unique, increasing per P, not consecutive). From a goroutine it may
  * yield: when its P's run queue is full (256 goroutines) the caller lets
- * the queue run before it goes on, so a loop of gmp_go cannot pile up
- * goroutines (their stacks) faster than the Ps run them.
+ * the queue run before it goes on, so a loop of gmp_go does not pile up
+ * goroutines (their stacks) faster than the Ps run them. (If the queue is
+ * still full after two yields, refilled by others, the new goroutine goes
+ * in anyway and half the queue moves to the global one, as in Go.)
  */
 int64_t gmp_go(void (*fn)(void *), void *arg);
 
