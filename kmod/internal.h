@@ -2,9 +2,14 @@
 /*
  * gmp internals. How a block travels, by function name:
  *
+ *   gmp_switch_probe()     prewake.c an armed M starts a switch to sleep
+ *                                    (tracepoint rcu_utilization, IRQs off)
+ *    -> gmp_prewake()      wait.c    no rq lock held yet: wake one waiter now
+ *                                    (the M's switch then goes to it)
  *   gmp_sched_out()        notify.c  an armed M leaves its CPU, not runnable
  *    -> gmp_ring_push()    ring.c    BLOCKED record into the shared ring
- *    -> gmp_bell_ring()    wait.c    irq_work doorbell on that CPU
+ *    -> gmp_bell_ring()    wait.c    irq_work doorbell on that CPU, unless
+ *                                    a prewoken waiter is there for it
  *   gmp_bell_fn()          wait.c    IRQs on again: wake_up_process() of one
  *                                    waiter, preferably parked on this CPU
  *   gmp_wait_events()      wait.c    the waiter returns from GMP_IOC_WAIT or
@@ -15,7 +20,8 @@
  *                          never held across copy_{to,from}_user (mmap_lock
  *                          nests outside it in ->mmap).
  *   g->wait_lock (raw)     waiter lists; taken by the doorbell in hard IRQ
- *                          context and held across wake_up_process(), so
+ *                          context and by the switch probe with IRQs
+ *                          off, and held across wake_up_process(), so
  *                          pi_lock and rq->lock nest inside it.
  *   g->prod_lock (raw)     ring producers; taken in sched_out() with the
  *                          runqueue lock held, so nothing that wakes or
@@ -44,12 +50,16 @@ struct gmp_waiter {
 	struct list_head cpu_node;	/* g->cpu_waiters[cpu it parked on] */
 	struct task_struct *task;
 	bool woken;			/* taken off the lists by a doorbell */
+	bool prewoken;			/* ... by gmp_prewake(): holds a g->pw_cover */
+	int pw_cpu;			/* the CPU of the M that prewoke it */
 };
 
 /* The doorbell of one CPU: rung by Ms that block or wake there. */
 struct gmp_bell {
 	struct irq_work work;
 	struct gmp_group *group;
+	/* An M of the group prewoke a waiter here and has not switched out yet. */
+	bool pw_inflight;
 };
 
 /* A registered thread. Freed by the thread itself or after its death. */
@@ -63,6 +73,7 @@ struct gmp_m {
 	u32 seq;
 	pid_t tid;
 	bool blocked;			/* BLOCKED recorded, UNBLOCKED pending */
+	bool prewoke;			/* its switch prewoke a waiter */
 	u64 blocks;
 	u64 unblocks;
 	u64 preempts;
@@ -105,7 +116,9 @@ struct gmp_group {
 	struct list_head waiters;
 	struct list_head *cpu_waiters;	/* [nr_cpu_ids] */
 	u32 nr_woken;			/* woken, not yet done consuming */
+	atomic_t pw_cover;		/* prewoken waiters no record has claimed */
 	u64 nr_wakeups;
+	u64 nr_prewakes;		/* of those, by gmp_prewake() */
 	wait_queue_head_t poll_wq;
 	struct irq_work poll_work;
 	struct gmp_bell __percpu *bells;
@@ -128,6 +141,12 @@ void gmp_group_layout(u32 entries, u32 max_ms, struct gmp_info *info);
 int gmp_m_register(struct gmp_group *g, u32 m_id, u32 flags, u32 *slot);
 int gmp_m_unregister(struct gmp_group *g);
 struct gmp_m *gmp_m_find_locked(struct gmp_group *g, u32 m_id);
+struct gmp_m *gmp_current_m(void);
+
+/* prewake.c */
+void gmp_prewake_init(void);
+void gmp_prewake_exit(void);
+bool gmp_prewake_active(void);
 
 /* ring.c */
 struct gmp_ring *gmp_group_ring(struct gmp_group *g);
@@ -139,6 +158,8 @@ long gmp_ring_consume(struct gmp_group *g, struct gmp_event __user *buf, u32 max
 int gmp_wait_init(struct gmp_group *g);
 void gmp_wait_destroy(struct gmp_group *g);
 void gmp_bell_ring(struct gmp_group *g);
+bool gmp_prewake(struct gmp_group *g, int cpu);
+bool gmp_prewake_claim(struct gmp_group *g);
 long gmp_wait_events(struct gmp_group *g, struct gmp_event __user *buf, u32 max,
 		     s64 timeout_ns, bool nonblock);
 

@@ -58,7 +58,7 @@ static long gmp_ioc_info(struct gmp_group *g, void __user *uarg)
 	info.group_flags = g->flags;
 	mutex_unlock(&g->lock);
 	info.abi_version = GMP_ABI_VERSION;
-	info.features = GMP_FEAT_ALL;
+	info.features = GMP_FEAT_ALL & ~(gmp_prewake_active() ? 0 : GMP_FEAT_PREWAKE);
 
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
@@ -166,6 +166,7 @@ static long gmp_ioc_stats(struct gmp_group *g, void __user *uarg)
 	s.wakeups = 0;
 	s.events = 0;
 	s.overflows = 0;
+	s.prewakes = 0;
 
 	mutex_lock(&g->lock);
 	s.nr_ms = g->nr_ms;
@@ -189,6 +190,7 @@ static long gmp_ioc_stats(struct gmp_group *g, void __user *uarg)
 		raw_spin_unlock_irqrestore(&g->prod_lock, flags);
 		raw_spin_lock_irqsave(&g->wait_lock, flags);
 		s.wakeups = g->nr_wakeups;
+		s.prewakes = g->nr_prewakes;
 		raw_spin_unlock_irqrestore(&g->wait_lock, flags);
 	}
 	mutex_unlock(&g->lock);
@@ -341,8 +343,10 @@ static int __init gmp_init(void)
 	 * empty notifier list at each switch while the module is loaded.
 	 */
 	preempt_notifier_inc();
+	gmp_prewake_init();
 	ret = misc_register(&gmp_misc);
 	if (ret) {
+		gmp_prewake_exit();
 		preempt_notifier_dec();
 		goto err_mem;
 	}
@@ -362,6 +366,7 @@ static void __exit gmp_exit(void)
 	misc_deregister(&gmp_misc);
 	/* Waits for the last M-freeing work item to return. */
 	destroy_workqueue(gmp_wq);
+	gmp_prewake_exit();
 	preempt_notifier_dec();
 	kmem_cache_destroy(gmp_m_cache);
 	kmem_cache_destroy(gmp_group_cache);

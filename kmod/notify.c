@@ -30,7 +30,12 @@
 
 static struct preempt_ops gmp_preempt_ops;
 
-static void gmp_m_record(struct gmp_m *m, u16 type, int cpu, u64 now)
+/*
+ * Push a record and ring the doorbell. @covered: a BLOCKED record that a
+ * waiter woken by gmp_prewake() for this very block will take, so no
+ * doorbell is needed for it (unless poll(2) sleepers want to hear of it).
+ */
+static void gmp_m_record(struct gmp_m *m, u16 type, int cpu, u64 now, bool covered)
 {
 	struct gmp_group *g = m->group;
 	struct gmp_event ev = {
@@ -62,7 +67,9 @@ static void gmp_m_record(struct gmp_m *m, u16 type, int cpu, u64 now)
 		break;
 	}
 	gmp_ring_push(g, &ev);
-	gmp_bell_ring(g);
+	/* After the push: a prewoken waiter that sees no cover finds the record. */
+	if (!covered || !gmp_prewake_claim(g) || wq_has_sleeper(&g->poll_wq))
+		gmp_bell_ring(g);
 out:
 	raw_spin_unlock_irqrestore(&g->prod_lock, flags);
 }
@@ -73,7 +80,13 @@ static void gmp_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 	struct gmp_slot *slot = m->slot;
 	unsigned int state = READ_ONCE(current->__state);
 	int cpu = smp_processor_id();
+	bool prewoke = m->prewoke;
 	u64 now;
+
+	/* The switch that gmp_switch_probe() announced is here, whatever it is. */
+	m->prewoke = false;
+	if (prewoke)
+		WRITE_ONCE(this_cpu_ptr(m->group->bells)->pw_inflight, false);
 
 	if (unlikely(state == TASK_DEAD)) {
 		irq_work_queue(&m->dead_work);
@@ -101,11 +114,11 @@ static void gmp_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 		WRITE_ONCE(slot->cpu, cpu);
 		/* The record is published after this (store-release of the tail). */
 		WRITE_ONCE(slot->state, GMP_SLOT_BLOCKED);
-		gmp_m_record(m, GMP_EV_BLOCKED, cpu, now);
+		gmp_m_record(m, GMP_EV_BLOCKED, cpu, now, prewoke);
 	} else if (m->group->flags & GMP_SETUP_PREEMPTED) {
 		m->preempts++;
 		WRITE_ONCE(slot->preempts, m->preempts);
-		gmp_m_record(m, GMP_EV_PREEMPTED, cpu, ktime_get_mono_fast_ns());
+		gmp_m_record(m, GMP_EV_PREEMPTED, cpu, ktime_get_mono_fast_ns(), false);
 	}
 }
 
@@ -123,7 +136,8 @@ static void gmp_sched_in(struct preempt_notifier *pn, int cpu)
 	WRITE_ONCE(slot->state, GMP_SLOT_RUNNING);
 	/* No clock read for a record the group does not want. */
 	gmp_m_record(m, GMP_EV_UNBLOCKED, cpu,
-		     m->group->flags & GMP_SETUP_NO_UNBLOCKED ? 0 : ktime_get_mono_fast_ns());
+		     m->group->flags & GMP_SETUP_NO_UNBLOCKED ? 0 : ktime_get_mono_fast_ns(),
+		     false);
 }
 
 static struct preempt_ops gmp_preempt_ops = {
@@ -132,7 +146,7 @@ static struct preempt_ops gmp_preempt_ops = {
 };
 
 /* The M of the current thread, in any group, or NULL. */
-static struct gmp_m *gmp_current_m(void)
+struct gmp_m *gmp_current_m(void)
 {
 	struct preempt_notifier *pn;
 

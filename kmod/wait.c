@@ -11,12 +11,23 @@
  * the woken activation usually runs here at once instead of waiting for an
  * IPI to another CPU.
  *
+ * Earlier still, gmp_prewake() wakes a waiter from the start of the M's
+ * switch (prewake.c), before any runqueue lock is taken: a waiter that
+ * may run on this CPU then becomes the task the M switches to, with no
+ * interrupt and no pass through the idle task; one on another CPU starts
+ * waking while the M is still switching out. The prewoken waiter holds a
+ * unit of g->pw_cover; the M's BLOCKED record claims it and rings no
+ * doorbell. A waiter that finds no record (the M did not block after all)
+ * takes its unit back, and once it is gone, the record's doorbell rings.
+ *
  * The doorbell is a hard irq_work even on PREEMPT_RT, so it may only take
  * raw spinlocks: it wakes waiters under g->wait_lock (raw). Waking poll(2)
  * sleepers takes a wait_queue_head's spinlock_t, which sleeps on RT, so
  * that is left to a second, ordinary irq_work (g->poll_work).
  */
 #include <linux/hrtimer.h>
+#include <linux/ktime.h>
+#include <linux/module.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -55,6 +66,60 @@ static void gmp_wake_waiters(struct gmp_group *g, int cpu)
 	raw_spin_unlock_irqrestore(&g->wait_lock, flags);
 }
 
+/*
+ * The start of an armed M's switch to sleep (IRQs off, no rq lock held).
+ * Wake one parked waiter for the record it will push, preferring
+ * one parked on this CPU; never the M itself (an armed M may be waiting in
+ * the device). True if a waiter was woken.
+ */
+bool gmp_prewake(struct gmp_group *g, int cpu)
+{
+	struct gmp_waiter *w, *found = NULL;
+
+	lockdep_assert_irqs_disabled();
+	raw_spin_lock(&g->wait_lock);
+	list_for_each_entry(w, &g->cpu_waiters[cpu], cpu_node) {
+		if (w->task != current) {
+			found = w;
+			break;
+		}
+	}
+	if (!found) {
+		list_for_each_entry(w, &g->waiters, node) {
+			if (w->task != current) {
+				found = w;
+				break;
+			}
+		}
+	}
+	if (found) {
+		list_del_init(&found->node);
+		list_del_init(&found->cpu_node);
+		found->woken = true;
+		found->prewoken = true;
+		found->pw_cpu = cpu;
+		g->nr_woken++;
+		g->nr_wakeups++;
+		g->nr_prewakes++;
+		atomic_inc(&g->pw_cover);
+		WRITE_ONCE(per_cpu_ptr(g->bells, cpu)->pw_inflight, true);
+		wake_up_process(found->task);
+	}
+	raw_spin_unlock(&g->wait_lock);
+	return found;
+}
+
+/*
+ * A prewoken M's record is pushed: take the cover of its waiter. False if
+ * there is none left (the waiter gave up on the block): ring the doorbell.
+ * Fully ordered, and after the push: a waiter whose own claim then fails
+ * finds the record.
+ */
+bool gmp_prewake_claim(struct gmp_group *g)
+{
+	return atomic_dec_if_positive(&g->pw_cover) >= 0;
+}
+
 static void gmp_bell_fn(struct irq_work *work)
 {
 	struct gmp_bell *bell = container_of(work, struct gmp_bell, work);
@@ -81,6 +146,7 @@ int gmp_wait_init(struct gmp_group *g)
 
 	raw_spin_lock_init(&g->wait_lock);
 	INIT_LIST_HEAD(&g->waiters);
+	atomic_set(&g->pw_cover, 0);
 	init_waitqueue_head(&g->poll_wq);
 	init_irq_work(&g->poll_work, gmp_poll_fn);
 
@@ -120,6 +186,7 @@ static void gmp_waiter_park(struct gmp_group *g, struct gmp_waiter *w)
 
 	raw_spin_lock_irq(&g->wait_lock);
 	w->woken = false;
+	w->prewoken = false;
 	list_add_tail(&w->node, &g->waiters);
 	list_add_tail(&w->cpu_node, &g->cpu_waiters[cpu]);
 	raw_spin_unlock_irq(&g->wait_lock);
@@ -140,12 +207,62 @@ static bool gmp_waiter_unpark(struct gmp_group *g, struct gmp_waiter *w)
 	return woken;
 }
 
-/* A woken waiter has taken what it came for: the doorbell may count again. */
+/*
+ * A woken waiter has taken what it came for: the doorbell may count again.
+ * Records may be left that no doorbell will ring for (one a prewoken waiter
+ * was counted on for, when it took another): wake for those here.
+ */
 static void gmp_waiter_done(struct gmp_group *g)
 {
+	bool more;
+
 	raw_spin_lock_irq(&g->wait_lock);
 	g->nr_woken--;
+	more = !list_empty(&g->waiters) && g->nr_woken < gmp_ring_avail(g);
 	raw_spin_unlock_irq(&g->wait_lock);
+	if (more)
+		gmp_wake_waiters(g, raw_smp_processor_id());
+}
+
+static unsigned int gmp_prewake_spin_us = 100;
+module_param_named(prewake_spin_us, gmp_prewake_spin_us, uint, 0644);
+MODULE_PARM_DESC(prewake_spin_us,
+		 "Longest a prewoken waiter on another CPU spins for the M's record (us)");
+
+/*
+ * A prewoken waiter found no record. If the M that woke it is on another
+ * CPU and has not switched out yet, its record is a few instructions away:
+ * spin for it, as a mutex waiter spins on an owner that is running, bounded
+ * in time and yielding to anything else that wants this CPU.
+ */
+static void gmp_prewake_spin(struct gmp_group *g, struct gmp_waiter *w)
+{
+	struct gmp_bell *bell = per_cpu_ptr(g->bells, w->pw_cpu);
+	u64 end;
+
+	if (w->pw_cpu == raw_smp_processor_id() || !READ_ONCE(gmp_prewake_spin_us))
+		return;
+	end = ktime_get_mono_fast_ns() + READ_ONCE(gmp_prewake_spin_us) * NSEC_PER_USEC;
+	while (READ_ONCE(bell->pw_inflight) && !gmp_ring_avail(g)) {
+		if (need_resched() || signal_pending(current) ||
+		    ktime_get_mono_fast_ns() > end)
+			break;
+		cpu_relax();
+	}
+}
+
+/*
+ * Give back a prewoken waiter's unit of cover, if no record has claimed it:
+ * from then on the M's record rings its own doorbell. False if a record
+ * claimed it first; that record is in the ring now (or was taken).
+ */
+static bool gmp_prewake_withdraw(struct gmp_group *g)
+{
+	if (atomic_dec_if_positive(&g->pw_cover) >= 0)
+		return true;
+	/* Pairs with the claim, which comes after the push. */
+	smp_mb__after_atomic();
+	return false;
 }
 
 /*
@@ -167,6 +284,15 @@ long gmp_wait_events(struct gmp_group *g, struct gmp_event __user *buf, u32 max,
 
 	for (;;) {
 		n = gmp_ring_consume(g, buf, max);
+		if (woken && w.prewoken) {
+			if (!n) {
+				gmp_prewake_spin(g, &w);
+				n = gmp_ring_consume(g, buf, max);
+			}
+			if (!gmp_prewake_withdraw(g) && !n)
+				n = gmp_ring_consume(g, buf, max);
+			w.prewoken = false;
+		}
 		if (woken) {
 			gmp_waiter_done(g);
 			woken = false;

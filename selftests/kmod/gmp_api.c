@@ -144,7 +144,7 @@ FIXTURE_VARIANT_ADD(ioctl, stats) {
 	.cmd = GMP_IOC_STATS,
 	.size = sizeof(struct gmp_stats),
 	.reserved_off = offsetof(struct gmp_stats, reserved),
-	.nr_reserved = 4,
+	.nr_reserved = 3,
 	.valid_flags = GMP_STATS_ALL,
 	.fill = fill_stats,
 };

@@ -434,6 +434,53 @@ TEST_F(ev, blocked_records_cpu)
 	stop_m(_metadata, &m);
 }
 
+/*
+ * GMP_FEAT_PREWAKE: the waiter parked on the M's CPU is woken from the
+ * start of the M's switch, and the BLOCKED record then rings no doorbell
+ * of its own: one wakeup, made early, and the record is there for it.
+ */
+TEST_F(ev, prewake_wakes_once_before_the_switch)
+{
+	struct blk b = { .kind = BLK_READ, .count = 1, .arm = true };
+	struct gmp_parker parker = { 0 };
+	struct gmp_event blocked, unblocked;
+	struct gmp_info info;
+	struct gmp_stats st;
+	struct gmp_m m;
+
+	ASSERT_EQ(0, gmp_info(self->fd, &info));
+	if (!(info.features & GMP_FEAT_PREWAKE))
+		SKIP(return, "GMP_FEAT_PREWAKE not reported (gmp.ko prewake=0?)");
+	GROUP(0, 0);
+	ASSERT_EQ(0, gmp_pin_self(0));
+	gmp_m_init(&m, self->fd, &self->m, 34, 0, body_blocks);
+	m.arg = &b;
+	m.parker = &parker;
+	m.hold = true;
+	m.cpu = 0;
+	ASSERT_EQ(0, pipe2(m.pfd, O_CLOEXEC));
+	ASSERT_EQ(0, gmp_m_start(&m));
+	gmp_parker_announce(&parker);
+	ASSERT_EQ(0, gmp_next_event(self->fd, &blocked, T_MS));
+	expect_record(_metadata, self, &blocked, GMP_EV_BLOCKED, &m, b.seq0 + 1);
+	ASSERT_EQ(0, gmp_stats(self->fd, 0, 0, &st));
+	EXPECT_EQ(1ULL, st.blocks);
+	if (b.parked) {
+		EXPECT_EQ(1ULL, st.prewakes);
+		EXPECT_EQ(1ULL, st.wakeups);
+	} else {
+		TH_LOG("could not see the waiter parked: wakeups unchecked");
+	}
+	release(&m, &b);
+	ASSERT_EQ(0, gmp_next_event(self->fd, &unblocked, T_MS));
+	expect_record(_metadata, self, &unblocked, GMP_EV_UNBLOCKED, &m, blocked.seq);
+	ASSERT_TRUE(gmp_wait_int(&m.body_done, 1, T_MS));
+	ASSERT_EQ(0, gmp_stats(self->fd, 0, 0, &st));
+	/* UNBLOCKED has no prewake: the waiter was not parked before a switch. */
+	EXPECT_GE(st.wakeups, st.prewakes);
+	stop_m(_metadata, &m);
+}
+
 TEST_F(ev, blocked_time_in_slot)
 {
 	struct blk b = { .kind = BLK_READ, .count = 1, .arm = true };

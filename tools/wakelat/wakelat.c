@@ -1077,10 +1077,11 @@ static void print_tables(struct run *runs, int nr, const char *krel)
 			printf("    switch records: %u out (block), %u out (preempt), %u in\n",
 			       r->rec_block, r->rec_preempt, r->rec_in);
 		if (r->have_gst)
-			printf("    module: blocks %llu, events %llu, wakeups %llu, overflows %llu\n",
+			printf("    module: blocks %llu, events %llu, wakeups %llu (prewakes %llu), overflows %llu\n",
 			       (unsigned long long)r->gst.blocks,
 			       (unsigned long long)r->gst.events,
 			       (unsigned long long)r->gst.wakeups,
+			       (unsigned long long)r->gst.prewakes,
 			       (unsigned long long)r->gst.overflows);
 	}
 

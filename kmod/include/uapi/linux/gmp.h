@@ -48,7 +48,8 @@
 #define GMP_FEAT_POLL		_BITULL(5)	/* poll/epoll/io_uring poll */
 #define GMP_FEAT_MMAP		_BITULL(6)	/* shared ring and slots */
 #define GMP_FEAT_LOCAL_WAKE	_BITULL(7)	/* wakes a waiter of the M's CPU */
-#define GMP_FEAT_ALL		(_BITULL(8) - 1)
+#define GMP_FEAT_PREWAKE	_BITULL(8)	/* wakes it before the M's switch */
+#define GMP_FEAT_ALL		(_BITULL(9) - 1)
 
 /* Defaults and limits of a group's shared memory. */
 #define GMP_RING_ENTRIES_DEFAULT	1024
@@ -156,7 +157,8 @@ struct gmp_stats {
 	__u64 wakeups;		/* out: parked waiters woken (group only) */
 	__u64 events;		/* out: records written to the ring (group only) */
 	__u64 overflows;	/* out: records lost, ring full (group only) */
-	__u64 reserved[4];	/* in: 0 */
+	__u64 prewakes;		/* out: of the wakeups, made before the switch (group only) */
+	__u64 reserved[3];	/* in: 0 */
 };
 
 #define GMP_IOC_INFO		_IOWR(GMP_IOC_MAGIC, 0x00, struct gmp_info)
