@@ -401,6 +401,11 @@ def main():
                                                  fig("after_20ms", "go", "p99_us")),
         "raw_floor_p50_vs_perf_watcher_p50": ratio(fig("back_to_back", "kmod-none", "p50_us"),
                                                    fig("back_to_back", "perf-none", "p50_us")),
+        # The module's floor against the perf watcher, placement by placement.
+        **{"raw_floor_%s_vs_perf_watcher_%s_%s" % (pl, pl, q):
+           ratio(fig("back_to_back", "kmod-" + pl, q + "_us"),
+                 fig("back_to_back", "perf-" + pl, q + "_us"))
+           for pl in ("same", "other", "none") for q in ("p50", "p99")},
         "throughput_vs_ideal_kmod": throughput["kmod"].get("median_ratio"),
         "throughput_vs_ideal_sysmon": throughput["sysmon"].get("median_ratio"),
         "throughput_vs_ideal_go": throughput["go"].get("median_ratio"),
@@ -623,6 +628,12 @@ def main():
         rs(ratios["kmod_p50_vs_raw_floor_same_cpu_p50_b2b"])))
     P("  kmod p99 / Go p99, after 20 ms computing  %-8s [<= 0.01]" % (
         rs(ratios["kmod_p99_vs_go_p99_after_20ms"])))
+    P("  raw floor / perf watcher, p50 and p99      [p50 <= 0.5, p99 <= 1]")
+    for pl, lab in (("same", "activation on M's CPU"), ("other", "on the other CPU"),
+                    ("none", "unpinned")):
+        P("    %-36s p50 %-8s p99 %s" % (
+            lab, rs(ratios["raw_floor_%s_vs_perf_watcher_%s_p50" % (pl, pl)]),
+            rs(ratios["raw_floor_%s_vs_perf_watcher_%s_p99" % (pl, pl)])))
     P("  throughput total/ideal: kmod %s, sysmon %s, Go %s  [kmod <= 1.15 where sysmon and Go are not]" % (
         rs(ratios["throughput_vs_ideal_kmod"]), rs(ratios["throughput_vs_ideal_sysmon"]),
         rs(ratios["throughput_vs_ideal_go"])))
