@@ -643,6 +643,12 @@ TEST_F(life, fork_child_inherits_nothing)
 	c.shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, c.shared);
+	/*
+	 * Fault the page in now: a first touch by the armed M, while the child
+	 * faults on the same shmem page, may sleep on the page lock - a real
+	 * block of the M's own, which this test is not about.
+	 */
+	memset(c.shared, 0, 4096);
 	gmp_m_init(&m, fd, &map, 1, 0, body_fork);
 	m.arg = &c;
 	m.hold = true;
