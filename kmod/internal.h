@@ -52,14 +52,13 @@ struct gmp_waiter {
 	bool woken;			/* taken off the lists by a doorbell */
 	bool prewoken;			/* ... by gmp_prewake(): holds a g->pw_cover */
 	int pw_cpu;			/* the CPU of the M that prewoke it */
+	struct task_struct *pw_m;	/* that M (a reference), while prewoken */
 };
 
 /* The doorbell of one CPU: rung by Ms that block or wake there. */
 struct gmp_bell {
 	struct irq_work work;
 	struct gmp_group *group;
-	/* An M of the group prewoke a waiter here and has not switched out yet. */
-	bool pw_inflight;
 };
 
 /* A registered thread. Freed by the thread itself or after its death. */

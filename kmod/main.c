@@ -58,7 +58,9 @@ static long gmp_ioc_info(struct gmp_group *g, void __user *uarg)
 	info.group_flags = g->flags;
 	mutex_unlock(&g->lock);
 	info.abi_version = GMP_ABI_VERSION;
-	info.features = GMP_FEAT_ALL & ~(gmp_prewake_active() ? 0 : GMP_FEAT_PREWAKE);
+	info.features = GMP_FEAT_ALL;
+	if (!gmp_prewake_active())
+		info.features &= ~GMP_FEAT_PREWAKE;
 
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }

@@ -85,8 +85,6 @@ static void gmp_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 
 	/* The switch that gmp_switch_probe() announced is here, whatever it is. */
 	m->prewoke = false;
-	if (prewoke)
-		WRITE_ONCE(this_cpu_ptr(m->group->bells)->pw_inflight, false);
 
 	if (unlikely(state == TASK_DEAD)) {
 		irq_work_queue(&m->dead_work);

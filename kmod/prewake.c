@@ -26,9 +26,9 @@
  *
  * The cost for everyone else: the tracepoint's static key is switched on
  * once, at load, so each context switch and scheduler tick of the machine
- * calls the probe, which tests the current task's preempt-notifier list
- * (the same test the module's preempt notifiers already cost each switch)
- * and returns. `insmod gmp.ko prewake=0` leaves the tracepoint alone; the
+ * calls the probe twice (start and end), and each call tests the current
+ * task's preempt-notifier list (the test the module's preempt notifiers
+ * already cost each switch) and returns. `insmod gmp.ko prewake=0` leaves the tracepoint alone; the
  * doorbell then does all the work.
  */
 #include <linux/module.h>
@@ -50,7 +50,7 @@ static struct tracepoint *gmp_tp;
  * rcu_utilization, from __schedule() (IRQs off, no runqueue lock), the
  * scheduler tick and RCU's own work: only the first is ours.
  */
-static void notrace gmp_switch_probe(void *data, const char *s)
+static void gmp_switch_probe(void *data, const char *s)
 {
 	struct task_struct *p = current;
 	unsigned int state;
@@ -61,10 +61,13 @@ static void notrace gmp_switch_probe(void *data, const char *s)
 		return;
 	if (s[0] != 'S' || s[6] != 'c' || strcmp(s, "Start context switch"))
 		return;
+	/* __schedule() calls it with IRQs off; gmp_prewake() relies on it. */
+	if (WARN_ON_ONCE(!irqs_disabled()))
+		return;
 	/* What __schedule() will test to decide that p blocks. */
 	state = READ_ONCE(p->__state);
 	if (state == TASK_RUNNING || state == TASK_RTLOCK_WAIT ||
-	    signal_pending_state(state, p))
+	    state == TASK_DEAD || signal_pending_state(state, p))
 		return;
 	/* Only p changes its notifier list, and p is here. */
 	m = gmp_current_m();

@@ -27,9 +27,10 @@
  */
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
-#include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
 
 #include "internal.h"
@@ -98,11 +99,11 @@ bool gmp_prewake(struct gmp_group *g, int cpu)
 		found->woken = true;
 		found->prewoken = true;
 		found->pw_cpu = cpu;
+		found->pw_m = get_task_struct(current);
 		g->nr_woken++;
 		g->nr_wakeups++;
 		g->nr_prewakes++;
 		atomic_inc(&g->pw_cover);
-		WRITE_ONCE(per_cpu_ptr(g->bells, cpu)->pw_inflight, true);
 		wake_up_process(found->task);
 	}
 	raw_spin_unlock(&g->wait_lock);
@@ -231,19 +232,26 @@ MODULE_PARM_DESC(prewake_spin_us,
 
 /*
  * A prewoken waiter found no record. If the M that woke it is on another
- * CPU and has not switched out yet, its record is a few instructions away:
+ * CPU and still on its way to sleep, its record is a few instructions away:
  * spin for it, as a mutex waiter spins on an owner that is running, bounded
- * in time and yielding to anything else that wants this CPU.
+ * in time (at most 1 ms whatever the parameter says) and yielding to
+ * anything else that wants this CPU. The M's state ends the spin too: it
+ * is TASK_RUNNING again if it did not sleep after all (a wakeup or signal
+ * came first and __schedule() picked it again, so no sched_out() and no
+ * record), and a real sleep leaves it set until after the record's push,
+ * since a wakeup waits for the switch to finish (p->on_cpu).
  */
 static void gmp_prewake_spin(struct gmp_group *g, struct gmp_waiter *w)
 {
-	struct gmp_bell *bell = per_cpu_ptr(g->bells, w->pw_cpu);
+	unsigned int us = min_t(unsigned int, READ_ONCE(gmp_prewake_spin_us), 1000);
 	u64 end;
 
-	if (w->pw_cpu == raw_smp_processor_id() || !READ_ONCE(gmp_prewake_spin_us))
+	if (w->pw_cpu == raw_smp_processor_id() || !us)
 		return;
-	end = ktime_get_mono_fast_ns() + READ_ONCE(gmp_prewake_spin_us) * NSEC_PER_USEC;
-	while (READ_ONCE(bell->pw_inflight) && !gmp_ring_avail(g)) {
+	end = ktime_get_mono_fast_ns() + us * NSEC_PER_USEC;
+	/* acquire: a record pushed before the M ran again is seen below. */
+	while (smp_load_acquire(&w->pw_m->__state) != TASK_RUNNING &&
+	       !gmp_ring_avail(g)) {
 		if (need_resched() || signal_pending(current) ||
 		    ktime_get_mono_fast_ns() > end)
 			break;
@@ -261,7 +269,7 @@ static bool gmp_prewake_withdraw(struct gmp_group *g)
 	if (atomic_dec_if_positive(&g->pw_cover) >= 0)
 		return true;
 	/* Pairs with the claim, which comes after the push. */
-	smp_mb__after_atomic();
+	smp_mb();
 	return false;
 }
 
@@ -292,6 +300,8 @@ long gmp_wait_events(struct gmp_group *g, struct gmp_event __user *buf, u32 max,
 			if (!gmp_prewake_withdraw(g) && !n)
 				n = gmp_ring_consume(g, buf, max);
 			w.prewoken = false;
+			put_task_struct(w.pw_m);
+			w.pw_m = NULL;
 		}
 		if (woken) {
 			gmp_waiter_done(g);
