@@ -750,6 +750,9 @@ static uint32_t pick_flags(struct tctx *c, uint32_t valid, bool *bad)
 	return f;
 }
 
+/* The number of reserved words of an argument struct. */
+#define NRES(x) (sizeof((x).reserved) / sizeof((x).reserved[0]))
+
 static void maybe_dirty(struct tctx *c, __u64 *reserved, size_t n, bool *bad)
 {
 	if (!c->clean && chance(&c->r, 10)) {
@@ -845,7 +848,7 @@ static long do_ioctl(struct tctx *c, int which)
 			bad |= b;
 			a.info.flags = chance(&c->r, 92) ? 0 : 1u << rn(&c->r, 32);
 			bad |= a.info.flags != 0;
-			maybe_dirty(c, a.info.reserved, 4, &bad);
+			maybe_dirty(c, a.info.reserved, NRES(a.info), &bad);
 			break;
 		case GMP_IOC_SETUP:
 			a.setup.size = pick_size_field(c, sizeof(a.setup), &b);
@@ -856,7 +859,7 @@ static long do_ioctl(struct tctx *c, int which)
 			bad |= b;
 			a.setup.max_ms = pick_max_ms(c, &b);
 			bad |= b;
-			maybe_dirty(c, a.setup.reserved, 2, &bad);
+			maybe_dirty(c, a.setup.reserved, NRES(a.setup), &bad);
 			break;
 		case GMP_IOC_REGISTER:
 			a.reg.size = pick_size_field(c, sizeof(a.reg), &b);
@@ -869,14 +872,14 @@ static long do_ioctl(struct tctx *c, int which)
 			/* an output field: anything goes on the way in */
 			if (!c->clean && chance(&c->r, 20))
 				a.reg.slot = (uint32_t)rnext(&c->r);
-			maybe_dirty(c, a.reg.reserved, 2, &bad);
+			maybe_dirty(c, a.reg.reserved, NRES(a.reg), &bad);
 			break;
 		case GMP_IOC_UNREGISTER:
 			a.unreg.size = pick_size_field(c, sizeof(a.unreg), &b);
 			bad |= b;
 			a.unreg.flags = chance(&c->r, 92) ? 0 : 1u << rn(&c->r, 32);
 			bad |= a.unreg.flags != 0;
-			maybe_dirty(c, a.unreg.reserved, 2, &bad);
+			maybe_dirty(c, a.unreg.reserved, NRES(a.unreg), &bad);
 			break;
 		case GMP_IOC_WAIT: {
 			static const uint32_t mx[] = { 1, 1, 2, 4, 16, 64, 4096, 0, 4097, 0xffffffffu };
@@ -902,7 +905,7 @@ static long do_ioctl(struct tctx *c, int which)
 				a.wait.nr_events = (uint32_t)rnext(&c->r);
 				a.wait.overflow = rnext(&c->r);
 			}
-			maybe_dirty(c, a.wait.reserved, 2, &bad);
+			maybe_dirty(c, a.wait.reserved, NRES(a.wait), &bad);
 			evkind = pick_kind(c, true);
 			evp = make_ptr(c, &evkind, NULL, 32, &evlocked, true);
 			a.wait.events = (uintptr_t)evp;
@@ -925,7 +928,7 @@ static long do_ioctl(struct tctx *c, int which)
 				a.stats.wakeups = rnext(&c->r);
 				a.stats.overflows = rnext(&c->r);
 			}
-			maybe_dirty(c, a.stats.reserved, 4, &bad);
+			maybe_dirty(c, a.stats.reserved, NRES(a.stats), &bad);
 			break;
 		}
 	}
