@@ -28,8 +28,8 @@
  * once, at load, so each context switch and scheduler tick of the machine
  * calls the probe twice (start and end), and each call tests the current
  * task's preempt-notifier list (the test the module's preempt notifiers
- * already cost each switch) and returns. `insmod gmp.ko prewake=0` leaves the tracepoint alone; the
- * doorbell then does all the work.
+ * already cost each switch) and returns. `insmod gmp.ko prewake=0` leaves
+ * the tracepoint alone; the doorbell then does all the work.
  */
 #include <linux/module.h>
 #include <linux/sched.h>

@@ -42,6 +42,18 @@ static void gmp_poll_fn(struct irq_work *work)
 	wake_up_interruptible_poll(&g->poll_wq, EPOLLIN | EPOLLRDNORM);
 }
 
+/* wait_lock held: take @w off the lists and wake it. */
+static void gmp_waiter_wake_locked(struct gmp_group *g, struct gmp_waiter *w)
+{
+	list_del_init(&w->node);
+	list_del_init(&w->cpu_node);
+	w->woken = true;
+	g->nr_woken++;
+	g->nr_wakeups++;
+	/* Under wait_lock: the waiter cannot leave before this returns. */
+	wake_up_process(w->task);
+}
+
 /* Wake waiters for the records nobody is serving yet. */
 static void gmp_wake_waiters(struct gmp_group *g, int cpu)
 {
@@ -56,13 +68,7 @@ static void gmp_wake_waiters(struct gmp_group *g, int cpu)
 			w = list_first_entry(&g->cpu_waiters[cpu], struct gmp_waiter, cpu_node);
 		else
 			w = list_first_entry(&g->waiters, struct gmp_waiter, node);
-		list_del_init(&w->node);
-		list_del_init(&w->cpu_node);
-		w->woken = true;
-		g->nr_woken++;
-		g->nr_wakeups++;
-		/* Under wait_lock: the waiter cannot leave before this returns. */
-		wake_up_process(w->task);
+		gmp_waiter_wake_locked(g, w);
 	}
 	raw_spin_unlock_irqrestore(&g->wait_lock, flags);
 }
@@ -94,17 +100,12 @@ bool gmp_prewake(struct gmp_group *g, int cpu)
 		}
 	}
 	if (found) {
-		list_del_init(&found->node);
-		list_del_init(&found->cpu_node);
-		found->woken = true;
 		found->prewoken = true;
 		found->pw_cpu = cpu;
 		found->pw_m = get_task_struct(current);
-		g->nr_woken++;
-		g->nr_wakeups++;
 		g->nr_prewakes++;
 		atomic_inc(&g->pw_cover);
-		wake_up_process(found->task);
+		gmp_waiter_wake_locked(g, found);
 	}
 	raw_spin_unlock(&g->wait_lock);
 	return found;
