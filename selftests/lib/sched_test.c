@@ -405,11 +405,14 @@ TEST(errno_after_wrapped_syscall)
 
 static gmp_key_t key;
 static _Atomic int dtor_calls, gls_bad;
+static struct gmp_waitgroup gls_exit_wg;	/* one per child, done by its dtor */
 
+/* Runs on the exiting goroutine, after gls_child returned. */
 static void gls_dtor(void *v)
 {
 	GT_CHECK(v != NULL);
 	atomic_fetch_add(&dtor_calls, 1);
+	gmp_wg_done(&gls_exit_wg);
 }
 
 static void gls_child(void *arg)
@@ -431,11 +434,17 @@ static void gls_main(void *arg)
 	GT_CHECK_EQ(-EINVAL, gmp_setspecific(key + 1, arg));
 	for (intptr_t i = 1; i <= 16; i++) {
 		gmp_wg_add(&spawn_wg, 1);
+		gmp_wg_add(&gls_exit_wg, 1);
 		gmp_go(gls_child, (void *)i);
 	}
 	gmp_wg_wait(&spawn_wg);
-	for (int i = 0; i < 100; i++)
-		gmp_yield();	/* let the children finish exiting */
+	/*
+	 * The children's dtors run after gls_child returns, maybe on another
+	 * P whose M the host has not scheduled yet: wait for them, do not
+	 * guess with yields. A dtor that never runs hangs the test, which
+	 * the harness's timeout turns into a failure.
+	 */
+	gmp_wg_wait(&gls_exit_wg);
 }
 
 TEST(per_goroutine_storage)
