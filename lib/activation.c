@@ -21,6 +21,18 @@
  * while no activation is parked wait (in the module's ring, or in the
  * Ms' perf rings) for the next one to park.
  *
+ * Pinned activations (GMP_PIN_ACTIVATIONS, on by default with two CPUs or
+ * more). Each activation pins itself to one CPU while it waits, a CPU
+ * with no other activation waiting, its own if it can. The module wakes
+ * the waiter that parked on the CPU the M blocks on; pinned there, the
+ * kernel queues it on that CPU, and it runs the moment the M has switched
+ * out. Unpinned, it would be sent to an idle CPU instead (an IPI, and on
+ * the way out of idle). The activation that takes a P gets the process's
+ * CPUs back once the first goroutine it runs leaves it (a yield, a park,
+ * a preemption, an exit: __gmp_act_unpin in schedule), not before: the
+ * syscall costs about as much as the whole handoff. Every M is created
+ * with the process's CPUs, whoever creates it.
+ *
  * No work, no take. A P whose queue is empty is left to its sleeping M
  * (which then keeps it, without any lock, when it returns), unless nobody
  * could run new work (no idle P, no spinning M) and a timer or the global
@@ -32,8 +44,10 @@
 #include "internal.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define sched __gmp_sched
 
@@ -47,9 +61,111 @@ static _Atomic int pool;
 /* Test hook (__gmp_kmod_test_hold): no M may join the pool meanwhile. */
 static _Atomic int pool_hold;
 
+/* Pinned activations: the CPUs of the process at the start, and per CPU
+ * the activations pinned to it. */
+static bool pin_on;
+static cpu_set_t pin_all;
+static _Atomic int pin_count[CPU_SETSIZE];
+
+static int pin_init(void)
+{
+	const char *s = getenv("GMP_PIN_ACTIVATIONS");
+
+	pin_on = true;
+	if (s && *s) {
+		if (strcmp(s, "0") && strcmp(s, "1")) {
+			fprintf(stderr, "gmp: GMP_PIN_ACTIVATIONS=%s: want 0 or 1\n", s);
+			return -EINVAL;
+		}
+		pin_on = *s == '1';
+	}
+	if (sched_getaffinity(0, sizeof(pin_all), &pin_all) < 0 || CPU_COUNT(&pin_all) < 2)
+		pin_on = false;
+	return 0;
+}
+
+bool __gmp_pin_mask(cpu_set_t *set)
+{
+	if (pin_on && set)
+		*set = pin_all;
+	return pin_on;
+}
+
+/* The CPU to wait on: ours if no activation waits there, else the least taken. */
+static int pin_pick(void)
+{
+	int here = sched_getcpu(), best = -1, bestn = INT_MAX;
+
+	if (here >= 0 && here < CPU_SETSIZE && CPU_ISSET(here, &pin_all) &&
+	    !load_relaxed(&pin_count[here]))
+		return here;
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		int n;
+
+		if (!CPU_ISSET(c, &pin_all))
+			continue;
+		n = load_relaxed(&pin_count[c]);
+		if (n < bestn) {
+			best = c;
+			bestn = n;
+		}
+	}
+	return best;
+}
+
+/* Pin this M to one CPU for its wait (not pinned if that fails). */
+static void pin(struct m *m)
+{
+	cpu_set_t one;
+	int cpu;
+
+	if (m->pinned) {
+		/* Still pinned since our last wait, and alone there: stay. */
+		if (load_relaxed(&pin_count[m->pinned - 1]) == 1) {
+			hstat_inc(pins);
+			return;
+		}
+		__gmp_act_unpin_slow(m);
+	}
+	if (!pin_on)
+		return;
+	cpu = pin_pick();
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	atomic_fetch_add(&pin_count[cpu], 1);
+	/* Refused (the CPU went offline, a cpuset shrank): wait unpinned. */
+	if (sched_setaffinity(0, sizeof(one), &one) < 0) {
+		atomic_fetch_sub(&pin_count[cpu], 1);
+		return;
+	}
+	m->pinned = cpu + 1;
+	hstat_inc(pins);
+}
+
+/*
+ * Not in the activation's way to the goroutine it was woken for: the
+ * syscall costs about as much as the handoff itself. schedule() calls it
+ * once that goroutine is off the M again; stopm and the next wait too.
+ * Until then this CPU counts as taken, so no other activation waits on it.
+ */
+void __gmp_act_unpin_slow(struct m *m)
+{
+	atomic_fetch_sub(&pin_count[m->pinned - 1], 1);
+	m->pinned = 0;
+	if (sched_setaffinity(0, sizeof(pin_all), &pin_all) < 0)
+		__gmp_fatal("M%d: sched_setaffinity back to the process's CPUs: %s",
+			    m->id, strerror(errno));
+}
+
 int __gmp_pool_init(int procs)
 {
 	const char *s = getenv("GMP_ACTIVATIONS");
+	int ret = pin_init();
+
+	if (ret < 0)
+		return ret;
 
 	pool_target = procs + 1 < 4 ? procs + 1 : 4;
 	if (s && *s) {
@@ -217,11 +333,19 @@ void __gmp_act_demand(void)
 
 struct p *__gmp_activation(struct m *m)
 {
+	struct p *p;
+
 	if (m->p || m->karmed)
 		__gmp_fatal("activation: M%d holds a P or is armed", m->id);
+	pin(m);
 	if (sched.handoff == GMP_HANDOFF_PERF)
-		return __gmp_perf_activation(m);
-	return __gmp_kmod_activation(m);
+		p = __gmp_perf_activation(m);
+	else
+		p = __gmp_kmod_activation(m);
+	/* Woken for nothing: back on every CPU now (we park idle). */
+	if (!p)
+		__gmp_act_unpin(m);
+	return p;
 }
 
 void __gmp_act_register(struct m *m)

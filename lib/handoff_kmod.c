@@ -78,9 +78,10 @@ void __gmp_kmod_debug_line(const char *why)
 	const struct gmp_info *info = gmp_dev_info(dev);
 
 	fprintf(stderr, "gmp: handoff kmod (%s ABI %u, features %#llx, %u slots; "
-		"%d activations; transparent %s; 10 ms preemption tick%s%s)\n",
+		"%d activations%s; transparent %s; 10 ms preemption tick%s%s)\n",
 		GMP_DEVICE_PATH, info->abi_version, (unsigned long long)info->features,
-		info->max_ms, __gmp_pool_target(), sched.transparent ? "on" : "off",
+		info->max_ms, __gmp_pool_target(), __gmp_pin_mask(NULL) ? ", pinned" : "",
+		sched.transparent ? "on" : "off",
 		why ? "; " : "", why ? why : "");
 }
 

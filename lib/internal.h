@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -309,6 +310,8 @@ struct m {
 	bool exiting;		/* test hook: an idle M told to exit (mexit) */
 	bool transparent;	/* G code runs armed (GMP_TRANSPARENT) */
 	bool kactivate;		/* woken by startm to become an activation */
+	int pinned;		/* 1 + the CPU our activation wait pinned us
+				 * to, until __gmp_act_unpin; 0: not pinned */
 	bool ksyscall;		/* transparent: between syscall enter and exit */
 	uint32_t kseq;		/* transparent: the seq of our P_GCODE word */
 	/* The P a taker may take from us: set before our slot is armed. */
@@ -498,7 +501,7 @@ HIDDEN void __gmp_sysmon_wake(void);
 /* Counters of gmp_handoff_stats(); relaxed increments, off the fast paths. */
 struct hstats {
 	_Atomic uint64_t sysmon_takes, upcall_takes, demand_takes, upcalls,
-		stale, overflows, lost, perf_takes, perf_blocks, perf_lost;
+		stale, overflows, lost, perf_takes, perf_blocks, perf_lost, pins;
 };
 HIDDEN extern struct hstats __gmp_hstats;
 #define hstat_inc(field) \
@@ -524,6 +527,15 @@ HIDDEN void __gmp_pool_woken(void);	/* an activation left its wait */
 HIDDEN bool __gmp_pool_rejoin(void);	/* ... and goes back, if not full */
 HIDDEN void __gmp_pool_took(void);	/* ... with a P: keep the pool non-empty */
 HIDDEN int __gmp_pool_parked(void);
+/* Pinned activations on: true, and *set (if set) = the CPUs every M gets. */
+HIDDEN bool __gmp_pin_mask(cpu_set_t *set);
+HIDDEN void __gmp_act_unpin_slow(struct m *m);
+/* Back on every CPU after an activation's wait; on g0, not in the handoff. */
+static inline void __gmp_act_unpin(struct m *m)
+{
+	if (unlikely(m->pinned))
+		__gmp_act_unpin_slow(m);
+}
 /* The status word of the P bm may lose, if it holds one armed; 0 if not. */
 HIDDEN uint64_t __gmp_act_takeable(struct m *bm, struct p **pp);
 /* bm sleeps with p in state st: claim p if wanted, else leave it. */

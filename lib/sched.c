@@ -498,6 +498,7 @@ static void newm(struct p *p, bool spinning, bool activation)
 {
 	struct m *m = calloc(1, sizeof(*m));
 	pthread_attr_t attr;
+	cpu_set_t set;
 	int err;
 
 	if (!m)
@@ -520,6 +521,9 @@ static void newm(struct p *p, bool spinning, bool activation)
 		m->fastrand = 1;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Not the creator's mask: it may be an activation pinned for its wait. */
+	if (__gmp_pin_mask(&set))
+		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
 	err = pthread_create(&m->thread, &attr, mstart, m);
 	pthread_attr_destroy(&attr);
 	if (err)
@@ -594,6 +598,7 @@ static void stopm(struct m *m)
 			acquirep(m, p);
 			return;
 		}
+		__gmp_act_unpin(m);
 		__gmp_lock(&sched.lock);
 		mput(m);
 		__gmp_unlock(&sched.lock);
@@ -1227,6 +1232,7 @@ static _Noreturn void schedule(struct m *m)
 		gp = m->curg;
 		m->curg = NULL;
 		gp = m->mcall_fn(m, gp);
+		__gmp_act_unpin(m);
 		if (unlikely(!m->p)) {
 			/* Transparent: the P was taken while gp's code ran. */
 			if (gp) {
@@ -2170,6 +2176,7 @@ int gmp_handoff_stats(struct gmp_handoff_stats *st)
 	st->perf_takes = load_relaxed(&__gmp_hstats.perf_takes);
 	st->perf_blocks = load_relaxed(&__gmp_hstats.perf_blocks);
 	st->perf_lost = load_relaxed(&__gmp_hstats.perf_lost);
+	st->pins = load_relaxed(&__gmp_hstats.pins);
 	if (__gmp_uses_activations(sched.handoff))
 		st->activations = __gmp_pool_parked();
 	if (sched.handoff == GMP_HANDOFF_KMOD)

@@ -190,6 +190,95 @@ static HT_UNUSED void wrapped_main(void *arg)
 	close(pfd[1]);
 }
 
+/* ---- pinned activations (GMP_PIN_ACTIVATIONS) --------------------------- */
+
+/* The CPUs the process may use; its count. */
+static HT_UNUSED int process_cpus(cpu_set_t *set)
+{
+	if (sched_getaffinity(0, sizeof(*set), set) < 0)
+		return 0;
+	return CPU_COUNT(set);
+}
+
+/*
+ * Our threads allowed on one CPU only, and the set of those CPUs (each
+ * counted once: *distinct).
+ */
+static HT_UNUSED int pinned_threads(int *distinct)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	cpu_set_t seen;
+	int n = 0;
+
+	CPU_ZERO(&seen);
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		cpu_set_t set;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (sched_getaffinity(atoi(e->d_name), sizeof(set), &set) < 0)
+			continue;	/* gone meanwhile */
+		if (CPU_COUNT(&set) == 1) {
+			n++;
+			CPU_OR(&seen, &seen, &set);
+		}
+	}
+	closedir(d);
+	*distinct = CPU_COUNT(&seen);
+	return n;
+}
+
+/*
+ * One P, the pool (2 activations) parked: each pinned, to a CPU of its
+ * own, while we and every other M may use them all. Then a handoff: the
+ * activation that takes our P runs pin_writer still pinned, and has every
+ * CPU back once pin_writer has left it once (a yield).
+ */
+static _Atomic int pin_parked, pin_pinned, pin_distinct, pin_main_cpus,
+	pin_writer_cpus, pin_yield_cpus, pin_after_cpus;
+
+static HT_UNUSED void pin_writer(void *arg)
+{
+	cpu_set_t set;
+	char c = 'x';
+
+	(void)arg;
+	while (!atomic_load(&in_read))
+		gmp_yield();
+	/* On the activation's M: the reader sleeps in read(2) on the only P. */
+	atomic_fetch_add(&ran_during_read, 1);
+	atomic_store(&pin_writer_cpus, process_cpus(&set));
+	gmp_yield();	/* nobody else to run: the same M again */
+	atomic_store(&pin_yield_cpus, process_cpus(&set));
+	GT_CHECK_EQ(1, gmp_write(pfd[1], &c, 1));
+}
+
+static HT_UNUSED void pin_main(void *arg)
+{
+	cpu_set_t set;
+	char c = 0;
+	int distinct = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	WAIT_UNTIL(parked() == 2);
+	atomic_store(&pin_parked, parked());
+	atomic_store(&pin_pinned, pinned_threads(&distinct));
+	atomic_store(&pin_distinct, distinct);
+	atomic_store(&pin_main_cpus, process_cpus(&set));
+	gmp_go(pin_writer, NULL);
+	atomic_store(&in_read, 1);
+	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
+	atomic_store(&in_read, 0);
+	GT_CHECK_EQ('x', c);
+	atomic_store(&pin_after_cpus, process_cpus(&set));
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
 /* ---- back from a syscall without a P, while every P sleeps in one ------- */
 
 /*

@@ -94,6 +94,56 @@ TEST(wrapped_read_handed_off_by_upcall)
 	ASSERT_TRUE(thread_named("gmp-tick"));
 }
 
+/* ---- pinned activations ------------------------------------------------ */
+
+TEST(activations_wait_pinned_and_run_unpinned)
+{
+	struct gmp_handoff_stats st;
+	cpu_set_t set;
+	int ncpu = process_cpus(&set);
+
+	NEED_KMOD();
+	if (ncpu < 2)
+		SKIP(return, "one CPU: activations are not pinned");
+	KRUN(1, 0, pin_main, NULL);
+	st = stats();
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	ASSERT_GE(st.upcall_takes, 1);
+	/* The two parked activations, each on a CPU of its own; nobody else. */
+	ASSERT_EQ(2, atomic_load(&pin_parked));
+	ASSERT_EQ(2, atomic_load(&pin_pinned));
+	ASSERT_EQ(2, atomic_load(&pin_distinct));
+	ASSERT_GE(st.pins, 2);
+	/*
+	 * The activation runs the goroutine it took the P for still pinned,
+	 * then has every CPU back; Ms that were not activations have them all.
+	 */
+	ASSERT_EQ(ncpu, atomic_load(&pin_main_cpus));
+	ASSERT_EQ(1, atomic_load(&pin_writer_cpus));
+	ASSERT_EQ(ncpu, atomic_load(&pin_yield_cpus));
+	ASSERT_EQ(ncpu, atomic_load(&pin_after_cpus));
+}
+
+TEST(activations_unpinned_when_asked)
+{
+	struct gmp_handoff_stats st;
+	cpu_set_t set;
+	int ncpu = process_cpus(&set);
+
+	NEED_KMOD();
+	ASSERT_EQ(0, setenv("GMP_PIN_ACTIVATIONS", "0", 1));
+	KRUN(1, 0, pin_main, NULL);
+	st = stats();
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	ASSERT_GE(st.upcall_takes, 1);
+	ASSERT_EQ(2, atomic_load(&pin_parked));
+	if (ncpu >= 2)
+		ASSERT_EQ(0, atomic_load(&pin_pinned));
+	ASSERT_EQ(0, st.pins);
+	ASSERT_EQ(ncpu, atomic_load(&pin_writer_cpus));
+	ASSERT_EQ(ncpu, atomic_load(&pin_yield_cpus));
+}
+
 /* ---- transparent: a raw read(2), and the P-less M stops ---------------- */
 
 static _Atomic int past_runtime_call, passed_too_early;

@@ -511,6 +511,17 @@ TEST(handoff_kmod_fails_clearly)
 	ASSERT_EQ(0, gmp_handoff_mode());	/* not started */
 }
 
+TEST(handoff_bad_activation_settings_rejected)
+{
+	/* Checked whatever mode auto then picks, sysmon included. */
+	ASSERT_EQ(0, setenv("GMP_PIN_ACTIVATIONS", "yes", 1));
+	ASSERT_EQ(-EINVAL, gmp_run(nothing, NULL));
+	ASSERT_EQ(0, setenv("GMP_PIN_ACTIVATIONS", "1", 1));
+	ASSERT_EQ(0, setenv("GMP_ACTIVATIONS", "65", 1));
+	ASSERT_EQ(-EINVAL, gmp_run(nothing, NULL));
+	ASSERT_EQ(0, gmp_handoff_mode());	/* not started */
+}
+
 TEST(handoff_bad_value_rejected)
 {
 	ASSERT_EQ(0, setenv("GMP_HANDOFF", "polling", 1));

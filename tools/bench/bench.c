@@ -170,7 +170,7 @@ static void print_handoff_stats(const char *what)
 	printf("@hstat %s mode=%s transparent=%u activations=%u sysmon_takes=%llu "
 	       "upcall_takes=%llu demand_takes=%llu upcalls=%llu stale=%llu overflows=%llu "
 	       "lost=%llu kblocks=%llu kwakeups=%llu kevents=%llu koverflows=%llu "
-	       "perf_takes=%llu perf_blocks=%llu perf_lost=%llu\n", what,
+	       "perf_takes=%llu perf_blocks=%llu perf_lost=%llu", what,
 	       st.mode == GMP_HANDOFF_KMOD ? "kmod" : st.mode == GMP_HANDOFF_SYSMON ? "sysmon" :
 	       st.mode == GMP_HANDOFF_PERF ? "perf" : "?", st.transparent, st.activations,
 	       (unsigned long long)st.sysmon_takes, (unsigned long long)st.upcall_takes,
@@ -181,6 +181,10 @@ static void print_handoff_stats(const char *what)
 	       (unsigned long long)st.koverflows, (unsigned long long)st.perf_takes,
 	       (unsigned long long)st.perf_blocks,
 	       (unsigned long long)st.perf_lost);
+#if GMP_SCHED_VERSION_MAJOR > 0 || GMP_SCHED_VERSION_MINOR >= 3
+	printf(" pins=%llu", (unsigned long long)st.pins);
+#endif
+	printf("\n");
 #else
 	(void)what;
 #endif
