@@ -21,17 +21,19 @@
  * while no activation is parked wait (in the module's ring, or in the
  * Ms' perf rings) for the next one to park.
  *
- * Pinned activations (GMP_PIN_ACTIVATIONS, on by default with two CPUs or
- * more). Each activation pins itself to one CPU while it waits, a CPU
- * with no other activation waiting, its own if it can. The module wakes
- * the waiter that parked on the CPU the M blocks on; pinned there, the
- * kernel queues it on that CPU, and it runs the moment the M has switched
- * out. Unpinned, it would be sent to an idle CPU instead (an IPI, and on
- * the way out of idle). The activation that takes a P gets the process's
- * CPUs back once the first goroutine it runs leaves it (a yield, a park,
- * a preemption, an exit: __gmp_act_unpin in schedule), not before: the
- * syscall costs about as much as the whole handoff. Every M is created
- * with the process's CPUs, whoever creates it.
+ * Pinned activations (kmod mode; GMP_PIN_ACTIVATIONS, on by default with
+ * two CPUs or more). An activation pins itself for its wait to a CPU where
+ * no M is pinned, its own if it can (more activations than CPUs: the rest
+ * wait unpinned). gmp.ko wakes the waiter that parked on the CPU the M
+ * blocks on; pinned there, the kernel queues it on that CPU, and it runs
+ * the moment the M has switched out. Unpinned, it would be sent to an idle
+ * CPU instead (an IPI, and on the way out of idle). The activation that
+ * takes a P gets every CPU back once the goroutine it was woken for leaves
+ * the M (to the scheduler: a park, a yield, an exit), and before it
+ * parks for anything but an activation's wait; not before:
+ * the sched_setaffinity call costs about as much as the handoff. Threads
+ * that goroutine starts meanwhile inherit the one CPU (libgmp's own Ms
+ * are always created with the process's CPUs).
  *
  * No work, no take. A P whose queue is empty is left to its sleeping M
  * (which then keeps it, without any lock, when it returns), unless nobody
@@ -61,9 +63,12 @@ static _Atomic int pool;
 /* Test hook (__gmp_kmod_test_hold): no M may join the pool meanwhile. */
 static _Atomic int pool_hold;
 
-/* Pinned activations: the CPUs of the process at the start, and per CPU
- * the activations pinned to it. */
-static bool pin_on;
+/*
+ * Pinned activations (kmod mode): the CPUs of the thread that started the
+ * runtime, and per CPU the Ms pinned to it (parked, or running the
+ * goroutine they were woken for).
+ */
+static bool pin_want, pin_on;
 static cpu_set_t pin_all;
 static _Atomic int pin_count[CPU_SETSIZE];
 
@@ -71,17 +76,25 @@ static int pin_init(void)
 {
 	const char *s = getenv("GMP_PIN_ACTIVATIONS");
 
-	pin_on = true;
-	if (s && *s) {
-		if (strcmp(s, "0") && strcmp(s, "1")) {
-			fprintf(stderr, "gmp: GMP_PIN_ACTIVATIONS=%s: want 0 or 1\n", s);
-			return -EINVAL;
-		}
-		pin_on = *s == '1';
+	if (s && *s && strcmp(s, "0") && strcmp(s, "1")) {
+		fprintf(stderr, "gmp: GMP_PIN_ACTIVATIONS=%s: want 0 or 1\n", s);
+		return -EINVAL;
 	}
-	if (sched_getaffinity(0, sizeof(pin_all), &pin_all) < 0 || CPU_COUNT(&pin_all) < 2)
-		pin_on = false;
+	pin_want = !(s && *s == '0');
+	pin_on = false;
 	return 0;
+}
+
+void __gmp_pin_setup(int handoff)
+{
+	/*
+	 * kmod only: gmp.ko wakes the waiter parked on the CPU the M blocks
+	 * on. perf's activations share one epoll, which wakes any of them,
+	 * and pinned, the one woken could not go to an idle CPU.
+	 */
+	pin_on = pin_want && handoff == GMP_HANDOFF_KMOD &&
+		 sched_getaffinity(0, sizeof(pin_all), &pin_all) == 0 &&
+		 CPU_COUNT(&pin_all) >= 2;
 }
 
 bool __gmp_pin_mask(cpu_set_t *set)
@@ -91,50 +104,45 @@ bool __gmp_pin_mask(cpu_set_t *set)
 	return pin_on;
 }
 
-/* The CPU to wait on: ours if no activation waits there, else the least taken. */
-static int pin_pick(void)
+/* Claim a CPU nobody is pinned to, ours first; -1 if every one is taken. */
+static int pin_claim(void)
 {
-	int here = sched_getcpu(), best = -1, bestn = INT_MAX;
+	int here = sched_getcpu();
 
-	if (here >= 0 && here < CPU_SETSIZE && CPU_ISSET(here, &pin_all) &&
-	    !load_relaxed(&pin_count[here]))
-		return here;
-	for (int c = 0; c < CPU_SETSIZE; c++) {
-		int n;
+	for (int i = -1; i < CPU_SETSIZE; i++) {
+		int c = i < 0 ? here : i, zero = 0;
 
-		if (!CPU_ISSET(c, &pin_all))
+		if (c < 0 || c >= CPU_SETSIZE || !CPU_ISSET(c, &pin_all))
 			continue;
-		n = load_relaxed(&pin_count[c]);
-		if (n < bestn) {
-			best = c;
-			bestn = n;
-		}
+		if (atomic_compare_exchange_strong(&pin_count[c], &zero, 1))
+			return c;
 	}
-	return best;
+	return -1;
 }
 
-/* Pin this M to one CPU for its wait (not pinned if that fails). */
+/*
+ * Pin this M to a CPU of its own for its wait. More activations than
+ * CPUs: the rest wait unpinned, so that the kernel may place them on
+ * whatever CPU is idle when the module falls back to them.
+ */
 static void pin(struct m *m)
 {
 	cpu_set_t one;
 	int cpu;
 
 	if (m->pinned) {
-		/* Still pinned since our last wait, and alone there: stay. */
-		if (load_relaxed(&pin_count[m->pinned - 1]) == 1) {
-			hstat_inc(pins);
-			return;
-		}
-		__gmp_act_unpin_slow(m);
+		/* Still pinned since our last wait: stay. */
+		m->pin_fresh = false;
+		hstat_inc(pins);
+		return;
 	}
 	if (!pin_on)
 		return;
-	cpu = pin_pick();
+	cpu = pin_claim();
 	if (cpu < 0)
 		return;
 	CPU_ZERO(&one);
 	CPU_SET(cpu, &one);
-	atomic_fetch_add(&pin_count[cpu], 1);
 	/* Refused (the CPU went offline, a cpuset shrank): wait unpinned. */
 	if (sched_setaffinity(0, sizeof(one), &one) < 0) {
 		atomic_fetch_sub(&pin_count[cpu], 1);
@@ -146,17 +154,25 @@ static void pin(struct m *m)
 
 /*
  * Not in the activation's way to the goroutine it was woken for: the
- * syscall costs about as much as the handoff itself. schedule() calls it
- * once that goroutine is off the M again; stopm and the next wait too.
- * Until then this CPU counts as taken, so no other activation waits on it.
+ * syscall costs about as much as the handoff itself. See __gmp_act_unpin.
  */
 void __gmp_act_unpin_slow(struct m *m)
 {
 	atomic_fetch_sub(&pin_count[m->pinned - 1], 1);
 	m->pinned = 0;
-	if (sched_setaffinity(0, sizeof(pin_all), &pin_all) < 0)
-		__gmp_fatal("M%d: sched_setaffinity back to the process's CPUs: %s",
-			    m->id, strerror(errno));
+	m->pin_fresh = false;
+	if (sched_setaffinity(0, sizeof(pin_all), &pin_all) == 0)
+		return;
+	/*
+	 * None of those CPUs is ours any more (a cpuset changed): ask for
+	 * every CPU, which the kernel cuts down to the ones we may use.
+	 */
+	cpu_set_t any;
+
+	memset(&any, 0xff, sizeof(any));
+	if (sched_setaffinity(0, sizeof(any), &any) < 0)
+		__gmp_fatal("M%d: sched_setaffinity back to every CPU: %s", m->id,
+			    strerror(errno));
 }
 
 int __gmp_pool_init(int procs)
@@ -342,9 +358,10 @@ struct p *__gmp_activation(struct m *m)
 		p = __gmp_perf_activation(m);
 	else
 		p = __gmp_kmod_activation(m);
-	/* Woken for nothing: back on every CPU now (we park idle). */
-	if (!p)
-		__gmp_act_unpin(m);
+	if (p)
+		m->pin_fresh = true;	/* run its first goroutine pinned */
+	else
+		__gmp_act_unpin(m);	/* woken for nothing: we park idle */
 	return p;
 }
 

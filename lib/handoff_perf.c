@@ -292,9 +292,8 @@ int __gmp_perf_init(bool required, char *why, size_t whylen)
 void __gmp_perf_debug_line(const char *why)
 {
 	fprintf(stderr, "gmp: handoff perf (a context-switch event and a ring of 1 + %u pages "
-		"per M, epoll; %d activations%s; transparent %s; 10 ms preemption tick%s%s)\n",
-		data_pages, __gmp_pool_target(), __gmp_pin_mask(NULL) ? ", pinned" : "",
-		sched.transparent ? "on" : "off",
+		"per M, epoll; %d activations; transparent %s; 10 ms preemption tick%s%s)\n",
+		data_pages, __gmp_pool_target(), sched.transparent ? "on" : "off",
 		why ? "; " : "", why ? why : "");
 }
 

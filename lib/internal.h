@@ -312,6 +312,7 @@ struct m {
 	bool kactivate;		/* woken by startm to become an activation */
 	int pinned;		/* 1 + the CPU our activation wait pinned us
 				 * to, until __gmp_act_unpin; 0: not pinned */
+	bool pin_fresh;		/* pinned, and no goroutine has run yet */
 	bool ksyscall;		/* transparent: between syscall enter and exit */
 	uint32_t kseq;		/* transparent: the seq of our P_GCODE word */
 	/* The P a taker may take from us: set before our slot is armed. */
@@ -529,11 +530,18 @@ HIDDEN void __gmp_pool_took(void);	/* ... with a P: keep the pool non-empty */
 HIDDEN int __gmp_pool_parked(void);
 /* Pinned activations on: true, and *set (if set) = the CPUs every M gets. */
 HIDDEN bool __gmp_pin_mask(cpu_set_t *set);
+HIDDEN void __gmp_pin_setup(int handoff);	/* once the mode is known */
 HIDDEN void __gmp_act_unpin_slow(struct m *m);
-/* Back on every CPU after an activation's wait; on g0, not in the handoff. */
+/* Back on every CPU after an activation's wait, if pinned. */
 static inline void __gmp_act_unpin(struct m *m)
 {
 	if (unlikely(m->pinned))
+		__gmp_act_unpin_slow(m);
+}
+/* ... unless no goroutine has run since: that one runs first. */
+static inline void __gmp_act_unpin_ran(struct m *m)
+{
+	if (unlikely(m->pinned) && !m->pin_fresh)
 		__gmp_act_unpin_slow(m);
 }
 /* The status word of the P bm may lose, if it holds one armed; 0 if not. */

@@ -521,10 +521,17 @@ static void newm(struct p *p, bool spinning, bool activation)
 		m->fastrand = 1;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	/* Not the creator's mask: it may be an activation pinned for its wait. */
+	/* Not the creator's mask: it may be an activation, pinned. */
 	if (__gmp_pin_mask(&set))
 		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
 	err = pthread_create(&m->thread, &attr, mstart, m);
+	if (err == EINVAL && __gmp_pin_mask(NULL)) {
+		/* None of those CPUs is ours any more: the creator's mask. */
+		pthread_attr_destroy(&attr);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		err = pthread_create(&m->thread, &attr, mstart, m);
+	}
 	pthread_attr_destroy(&attr);
 	if (err)
 		__gmp_fatal("newm: pthread_create: %s", strerror(err));
@@ -742,6 +749,7 @@ static void stopm_timed(struct m *m, int64_t when, struct p *released)
 	__gmp_unlock(&sched.lock);
 
 	now = __gmp_nanotime();
+	__gmp_act_unpin(m);	/* a wait of no activation's */
 	__gmp_perf_pause(m);
 	if (uring)
 		__gmp_poll_block(m, when);
@@ -1053,6 +1061,7 @@ static void execute(struct m *m, struct g *gp, bool inherit)
 	 */
 	if (!inherit && gp != m->preempted)
 		store_relaxed(&p->schedtick, load_relaxed(&p->schedtick) + 1);
+	m->pin_fresh = false;	/* the goroutine an activation woke for */
 	m->preempted = NULL;
 	store_relaxed(&p->preempt, 0);
 	store_relaxed(&p->nsched, load_relaxed(&p->nsched) + 1);
@@ -1232,7 +1241,7 @@ static _Noreturn void schedule(struct m *m)
 		gp = m->curg;
 		m->curg = NULL;
 		gp = m->mcall_fn(m, gp);
-		__gmp_act_unpin(m);
+		__gmp_act_unpin_ran(m);
 		if (unlikely(!m->p)) {
 			/* Transparent: the P was taken while gp's code ran. */
 			if (gp) {
@@ -1504,7 +1513,8 @@ static bool park_direct(struct m *m, void *lock)
 	int64_t when = load_relaxed(&__gmp_timers_next);
 	int saved_errno;
 
-	if (m->transparent || !p)
+	/* Pinned: schedule() gives us every CPU back first. */
+	if (m->transparent || !p || m->pinned)
 		return false;
 	if (when != INT64_MAX && when <= __gmp_nanotime())
 		return false;
@@ -1978,6 +1988,7 @@ static int do_init(const struct gmp_config *cfg)
 	sched.stack_size = stack;
 	sched.handoff = handoff;
 	sched.transparent = transparent;
+	__gmp_pin_setup(handoff);
 	/* kmod, perf: sysmon is only the preemption tick (handoff_sysmon.c). */
 	store_relaxed(&sched.sysmon_retake, handoff == GMP_HANDOFF_SYSMON);
 	ncoprimes = 0;

@@ -135,12 +135,15 @@ enum gmp_handoff {
  * Environment (read once, at start): GMP_MAXPROCS, GMP_STACK_SIZE (bytes,
  * or with k/M), GMP_HANDOFF, GMP_TRANSPARENT=1, GMP_ACTIVATIONS (spare Ms
  * parked in /dev/gmp or epoll_wait, 1..64, default GMP_MAXPROCS + 1 up to
- * 4), GMP_PIN_ACTIVATIONS=0|1 (kmod, perf: each activation waits
- * pinned to a CPU no other one waits on, so that the one on the CPU an M
- * blocks on runs there next; default 1 where the process may use two CPUs
- * or more; an activation woken gets all of them back before it runs a
- * goroutine), GMP_PERF_PAGES (perf mode: data pages of each M's ring, a power of
- * two, 1..256, default 2; each page holds 512 switch records), GMP_DEBUG=1
+ * 4), GMP_PIN_ACTIVATIONS=0|1 (kmod mode: each activation waits pinned
+ * to a CPU where no other M is pinned, if one is left, so that gmp.ko's
+ * wake of the one on the CPU an M blocks on runs it there next; the
+ * activation that takes a P runs the goroutine it took it for still
+ * pinned, and threads that goroutine creates meanwhile inherit the one
+ * CPU; it gets every CPU back when that goroutine first leaves the M;
+ * default 1 where the process may use two CPUs or more), GMP_PERF_PAGES
+ * (perf mode: data pages of each M's ring, a power of two, 1..256,
+ * default 2; each page holds 512 switch records), GMP_DEBUG=1
  * (lines on stderr say which handoff and poller are in use and, with auto,
  * why the ones before them were refused), GMP_POLLER=uring|blocking,
  * GMP_URING_ENTRIES (see gmp_poller_mode), and
@@ -202,8 +205,8 @@ struct gmp_handoff_stats {
 				 * (or by its rescan after lost records) */
 	uint64_t perf_blocks;	/* switch-out records of blocks read */
 	uint64_t perf_lost;	/* records the kernel reported lost */
-	uint64_t pins;		/* kmod, perf: activation waits pinned to one
-				 * CPU, GMP_PIN_ACTIVATIONS (0.3; was reserved) */
+	uint64_t pins;		/* kmod: activation waits pinned to one CPU
+				 * (GMP_PIN_ACTIVATIONS; 0.3, was reserved) */
 };
 
 /* 0, -EINVAL for a bad size, -EAGAIN before the start. */

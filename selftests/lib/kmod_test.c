@@ -96,7 +96,7 @@ TEST(wrapped_read_handed_off_by_upcall)
 
 /* ---- pinned activations ------------------------------------------------ */
 
-TEST(activations_wait_pinned_and_run_unpinned)
+TEST(activations_wait_pinned_and_unpin_after_one_goroutine)
 {
 	struct gmp_handoff_stats st;
 	cpu_set_t set;

@@ -133,6 +133,24 @@ TEST(wrapped_read_handed_off_by_perf_record)
 	ASSERT_TRUE(thread_named("gmp-tick"));
 }
 
+/* perf's activations share one epoll, which wakes any: none is pinned. */
+TEST(activations_not_pinned_in_perf_mode)
+{
+	struct gmp_handoff_stats st;
+	cpu_set_t set;
+	int ncpu = process_cpus(&set);
+
+	NEED_PERF();
+	PRUN(1, 0, pin_main, NULL);
+	st = stats();
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	ASSERT_GE(st.perf_takes, 1);
+	ASSERT_EQ(0, atomic_load(&pin_pinned));
+	ASSERT_EQ(0, st.pins);
+	ASSERT_EQ(ncpu, atomic_load(&pin_writer_cpus));
+	ASSERT_EQ(ncpu, atomic_load(&pin_yield_cpus));
+}
+
 /* ---- transparent mode: a raw read(2) releases the P too ---------------- */
 
 static void t_writer(void *arg)
