@@ -22,7 +22,7 @@
  * Ms' perf rings) for the next one to park.
  *
  * Pinned activations (kmod mode; GMP_PIN_ACTIVATIONS, on by default with
- * two CPUs or more). An activation pins itself for its wait to a CPU where
+ * two CPUs or more and at least as many activations). An activation pins itself for its wait to a CPU where
  * no M is pinned, its own if it can (more activations than CPUs: the rest
  * wait unpinned). gmp.ko wakes the waiter that parked on the CPU the M
  * blocks on; pinned there, the kernel queues it on that CPU, and it runs
@@ -90,11 +90,13 @@ void __gmp_pin_setup(int handoff)
 	/*
 	 * kmod only: gmp.ko wakes the waiter parked on the CPU the M blocks
 	 * on. perf's activations share one epoll, which wakes any of them,
-	 * and pinned, the one woken could not go to an idle CPU.
+	 * and pinned, the one woken could not go to an idle CPU. Nor could
+	 * gmp.ko's fallback, a waiter parked elsewhere, for a block on a CPU
+	 * with none: so only with an activation for every CPU.
 	 */
 	pin_on = pin_want && handoff == GMP_HANDOFF_KMOD &&
 		 sched_getaffinity(0, sizeof(pin_all), &pin_all) == 0 &&
-		 CPU_COUNT(&pin_all) >= 2;
+		 CPU_COUNT(&pin_all) >= 2 && pool_target >= CPU_COUNT(&pin_all);
 }
 
 bool __gmp_pin_mask(cpu_set_t *set)

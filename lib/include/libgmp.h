@@ -141,7 +141,8 @@ enum gmp_handoff {
  * activation that takes a P runs the goroutine it took it for still
  * pinned, and threads that goroutine creates meanwhile inherit the one
  * CPU; it gets every CPU back when that goroutine first leaves the M;
- * default 1 where the process may use two CPUs or more), GMP_PERF_PAGES
+ * default 1; in force where the process may use two CPUs or more and
+ * GMP_ACTIVATIONS is at least their number), GMP_PERF_PAGES
  * (perf mode: data pages of each M's ring, a power of two, 1..256,
  * default 2; each page holds 512 switch records), GMP_DEBUG=1
  * (lines on stderr say which handoff and poller are in use and, with auto,

@@ -239,6 +239,7 @@ static HT_UNUSED int pinned_threads(int *distinct)
  */
 static _Atomic int pin_parked, pin_pinned, pin_distinct, pin_main_cpus,
 	pin_writer_cpus, pin_yield_cpus, pin_after_cpus;
+static int pin_pool = 2;	/* the activations to wait for: GMP_ACTIVATIONS */
 
 static HT_UNUSED void pin_writer(void *arg)
 {
@@ -264,7 +265,7 @@ static HT_UNUSED void pin_main(void *arg)
 
 	(void)arg;
 	GT_CHECK_EQ(0, pipe(pfd));
-	WAIT_UNTIL(parked() == 2);
+	WAIT_UNTIL(parked() == pin_pool);
 	atomic_store(&pin_parked, parked());
 	atomic_store(&pin_pinned, pinned_threads(&distinct));
 	atomic_store(&pin_distinct, distinct);

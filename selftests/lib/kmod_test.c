@@ -144,6 +144,28 @@ TEST(activations_unpinned_when_asked)
 	ASSERT_EQ(ncpu, atomic_load(&pin_yield_cpus));
 }
 
+/* Fewer activations than CPUs: gmp.ko's fallback needs them unpinned. */
+TEST(activations_unpinned_when_fewer_than_cpus)
+{
+	struct gmp_handoff_stats st;
+	cpu_set_t set;
+	int ncpu = process_cpus(&set);
+
+	NEED_KMOD();
+	if (ncpu < 2)
+		SKIP(return, "one CPU: activations are not pinned");
+	ASSERT_EQ(0, setenv("GMP_ACTIVATIONS", "1", 1));
+	pin_pool = 1;
+	KRUN(1, 0, pin_main, NULL);
+	st = stats();
+	ASSERT_EQ(1, atomic_load(&ran_during_read));
+	ASSERT_GE(st.upcall_takes, 1);
+	ASSERT_EQ(1, atomic_load(&pin_parked));
+	ASSERT_EQ(0, atomic_load(&pin_pinned));
+	ASSERT_EQ(0, st.pins);
+	ASSERT_EQ(ncpu, atomic_load(&pin_writer_cpus));
+}
+
 /* ---- transparent: a raw read(2), and the P-less M stops ---------------- */
 
 static _Atomic int past_runtime_call, passed_too_early;
