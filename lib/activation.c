@@ -22,18 +22,20 @@
  * Ms' perf rings) for the next one to park.
  *
  * Pinned activations (kmod mode; GMP_PIN_ACTIVATIONS, on by default with
- * two CPUs or more and at least as many activations). An activation pins itself for its wait to a CPU where
- * no M is pinned, its own if it can (more activations than CPUs: the rest
- * wait unpinned). gmp.ko wakes the waiter that parked on the CPU the M
- * blocks on; pinned there, the kernel queues it on that CPU, and it runs
- * the moment the M has switched out. Unpinned, it would be sent to an idle
- * CPU instead (an IPI, and on the way out of idle). The activation that
- * takes a P gets every CPU back once the goroutine it was woken for leaves
- * the M (to the scheduler: a park, a yield, an exit), and before it
- * parks for anything but an activation's wait; not before:
- * the sched_setaffinity call costs about as much as the handoff. Threads
- * that goroutine starts meanwhile inherit the one CPU (libgmp's own Ms
- * are always created with the process's CPUs).
+ * two CPUs or more and at least as many activations). An activation pins
+ * itself for its wait to a CPU where no other activation waits, its own if
+ * it can (more activations than CPUs: the rest wait unpinned). gmp.ko
+ * wakes the waiter that parked on the CPU the M blocks on; pinned there,
+ * the kernel queues it on that CPU, and it runs the moment the M has
+ * switched out. Unpinned, it would be sent to an idle CPU instead (an IPI,
+ * and on the way out of idle). Woken, it leaves the CPU to the next
+ * activation to wait there at once, but keeps its affinity while it runs
+ * the goroutine it took a P for: it gets every CPU back once that
+ * goroutine leaves the M (to the scheduler: a park, a yield, an exit), or
+ * before it parks for anything but an activation's wait, not before: the
+ * sched_setaffinity call costs about as much as the handoff. Threads that
+ * goroutine starts meanwhile inherit the one CPU (libgmp's own Ms are
+ * always created with the process's CPUs).
  *
  * No work, no take. A P whose queue is empty is left to its sleeping M
  * (which then keeps it, without any lock, when it returns), unless nobody
@@ -65,8 +67,7 @@ static _Atomic int pool_hold;
 
 /*
  * Pinned activations (kmod mode): the CPUs of the thread that started the
- * runtime, and per CPU the Ms pinned to it (parked, or running the
- * goroutine they were woken for).
+ * runtime, and per CPU the activations waiting pinned to it (0 or 1).
  */
 static bool pin_want, pin_on;
 static cpu_set_t pin_all;
@@ -106,61 +107,31 @@ bool __gmp_pin_mask(cpu_set_t *set)
 	return pin_on;
 }
 
-/* Claim a CPU nobody is pinned to, ours first; -1 if every one is taken. */
-static int pin_claim(void)
+/* Claim CPU c for our wait: true if no other activation waits there. */
+static bool pin_claim_cpu(int c)
 {
-	int here = sched_getcpu();
+	int zero = 0;
 
-	for (int i = -1; i < CPU_SETSIZE; i++) {
-		int c = i < 0 ? here : i, zero = 0;
+	return c >= 0 && c < CPU_SETSIZE && CPU_ISSET(c, &pin_all) &&
+	       atomic_compare_exchange_strong(&pin_count[c], &zero, 1);
+}
 
-		if (c < 0 || c >= CPU_SETSIZE || !CPU_ISSET(c, &pin_all))
-			continue;
-		if (atomic_compare_exchange_strong(&pin_count[c], &zero, 1))
-			return c;
-	}
+/* Claim a CPU where no activation waits, c first; -1 if none is left. */
+static int pin_claim(int c)
+{
+	if (pin_claim_cpu(c))
+		return c;
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (i != c && pin_claim_cpu(i))
+			return i;
 	return -1;
 }
 
-/*
- * Pin this M to a CPU of its own for its wait. More activations than
- * CPUs: the rest wait unpinned, so that the kernel may place them on
- * whatever CPU is idle when the module falls back to them.
- */
-static void pin(struct m *m)
+/* Our affinity: every CPU again. */
+static void unpin_now(struct m *m)
 {
-	cpu_set_t one;
-	int cpu;
+	cpu_set_t any;
 
-	if (m->pinned) {
-		/* Still pinned since our last wait: stay. */
-		m->pin_fresh = false;
-		hstat_inc(pins);
-		return;
-	}
-	if (!pin_on)
-		return;
-	cpu = pin_claim();
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&one);
-	CPU_SET(cpu, &one);
-	/* Refused (the CPU went offline, a cpuset shrank): wait unpinned. */
-	if (sched_setaffinity(0, sizeof(one), &one) < 0) {
-		atomic_fetch_sub(&pin_count[cpu], 1);
-		return;
-	}
-	m->pinned = cpu + 1;
-	hstat_inc(pins);
-}
-
-/*
- * Not in the activation's way to the goroutine it was woken for: the
- * syscall costs about as much as the handoff itself. See __gmp_act_unpin.
- */
-void __gmp_act_unpin_slow(struct m *m)
-{
-	atomic_fetch_sub(&pin_count[m->pinned - 1], 1);
 	m->pinned = 0;
 	m->pin_fresh = false;
 	if (sched_setaffinity(0, sizeof(pin_all), &pin_all) == 0)
@@ -169,12 +140,54 @@ void __gmp_act_unpin_slow(struct m *m)
 	 * None of those CPUs is ours any more (a cpuset changed): ask for
 	 * every CPU, which the kernel cuts down to the ones we may use.
 	 */
-	cpu_set_t any;
-
 	memset(&any, 0xff, sizeof(any));
 	if (sched_setaffinity(0, sizeof(any), &any) < 0)
 		__gmp_fatal("M%d: sched_setaffinity back to every CPU: %s", m->id,
 			    strerror(errno));
+}
+
+/*
+ * Wait pinned to a CPU where no other activation waits: the one we are
+ * still pinned to from our last wait if we can (no syscall), else ours,
+ * else any. None left (more activations than CPUs): wait unpinned, so
+ * that the kernel may place us on whatever CPU is idle when the module
+ * falls back to us. Returns the CPU claimed, or -1.
+ */
+static int pin(struct m *m)
+{
+	cpu_set_t one;
+	int cpu;
+
+	if (!pin_on)
+		return -1;
+	cpu = pin_claim(m->pinned ? m->pinned - 1 : sched_getcpu());
+	if (cpu < 0) {
+		__gmp_act_unpin(m);
+		return -1;
+	}
+	if (m->pinned != cpu + 1) {
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		/* Refused (the CPU went offline, a cpuset shrank): unpinned. */
+		if (sched_setaffinity(0, sizeof(one), &one) < 0) {
+			atomic_fetch_sub(&pin_count[cpu], 1);
+			__gmp_act_unpin(m);
+			return -1;
+		}
+		m->pinned = cpu + 1;
+	}
+	m->pin_fresh = false;
+	hstat_inc(pins);
+	return cpu;
+}
+
+/*
+ * Not in the activation's way to the goroutine it was woken for: the
+ * syscall costs about as much as the handoff itself. See __gmp_act_unpin.
+ */
+void __gmp_act_unpin_slow(struct m *m)
+{
+	unpin_now(m);
 }
 
 int __gmp_pool_init(int procs)
@@ -352,14 +365,18 @@ void __gmp_act_demand(void)
 struct p *__gmp_activation(struct m *m)
 {
 	struct p *p;
+	int cpu;
 
 	if (m->p || m->karmed)
 		__gmp_fatal("activation: M%d holds a P or is armed", m->id);
-	pin(m);
+	cpu = pin(m);
 	if (sched.handoff == GMP_HANDOFF_PERF)
 		p = __gmp_perf_activation(m);
 	else
 		p = __gmp_kmod_activation(m);
+	/* Our wait is over: the next activation may wait on this CPU. */
+	if (cpu >= 0)
+		atomic_fetch_sub(&pin_count[cpu], 1);
 	if (p)
 		m->pin_fresh = true;	/* run its first goroutine pinned */
 	else
