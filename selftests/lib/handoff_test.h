@@ -43,11 +43,10 @@ static HT_UNUSED struct gmp_handoff_stats stats(void)
 }
 
 /*
- * Call fn(name, line, arg) with the first line of /proc/self/task/ * /file
- * for each of our threads; the number of calls that returned true.
+ * Call fn(tid, arg) for each of our threads (/proc/self/task); the number
+ * of calls that returned true.
  */
-static HT_UNUSED int count_tasks(const char *file,
-				 bool (*fn)(const char *line, void *arg), void *arg)
+static HT_UNUSED int count_tids(bool (*fn)(int tid, void *arg), void *arg)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
@@ -55,22 +54,53 @@ static HT_UNUSED int count_tasks(const char *file,
 
 	if (!d)
 		return 0;
-	while ((e = readdir(d))) {
-		char path[300], line[256];
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/%s", e->d_name, file);
-		f = fopen(path, "r");
-		if (!f)
-			continue;	/* gone meanwhile */
-		if (fgets(line, sizeof(line), f) && fn(line, arg))
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && fn(atoi(e->d_name), arg))
 			n++;
-		fclose(f);
-	}
 	closedir(d);
 	return n;
+}
+
+/* The first line of /proc/self/task/tid/file; false if it is gone. */
+static HT_UNUSED bool task_line(int tid, const char *file, char *line, int size)
+{
+	char path[300];
+	bool ok;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/%s", tid, file);
+	f = fopen(path, "r");
+	if (!f)
+		return false;	/* gone meanwhile */
+	ok = fgets(line, size, f) != NULL;
+	fclose(f);
+	return ok;
+}
+
+struct task_file_fn {
+	const char *file;
+	bool (*fn)(const char *line, void *arg);
+	void *arg;
+};
+
+static bool task_file_call(int tid, void *arg)
+{
+	struct task_file_fn *t = arg;
+	char line[256];
+
+	return task_line(tid, t->file, line, sizeof(line)) && t->fn(line, t->arg);
+}
+
+/*
+ * Call fn(line, arg) with the first line of /proc/self/task/ * /file
+ * for each of our threads; the number of calls that returned true.
+ */
+static HT_UNUSED int count_tasks(const char *file,
+				 bool (*fn)(const char *line, void *arg), void *arg)
+{
+	struct task_file_fn t = { file, fn, arg };
+
+	return count_tids(task_file_call, &t);
 }
 
 static bool comm_is(const char *line, void *name)
@@ -204,29 +234,25 @@ static HT_UNUSED int process_cpus(cpu_set_t *set)
  * Our threads allowed on one CPU only, and the set of those CPUs (each
  * counted once: *distinct).
  */
+/* Is thread tid allowed on one CPU only? Then add it to *seen, if any. */
+static HT_UNUSED bool tid_pinned(int tid, void *seen)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(tid, sizeof(set), &set) < 0 || CPU_COUNT(&set) != 1)
+		return false;	/* gone meanwhile, or not pinned */
+	if (seen)
+		CPU_OR((cpu_set_t *)seen, (cpu_set_t *)seen, &set);
+	return true;
+}
+
 static HT_UNUSED int pinned_threads(int *distinct)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
 	cpu_set_t seen;
-	int n = 0;
+	int n;
 
 	CPU_ZERO(&seen);
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		cpu_set_t set;
-
-		if (e->d_name[0] == '.')
-			continue;
-		if (sched_getaffinity(atoi(e->d_name), sizeof(set), &set) < 0)
-			continue;	/* gone meanwhile */
-		if (CPU_COUNT(&set) == 1) {
-			n++;
-			CPU_OR(&seen, &seen, &set);
-		}
-	}
-	closedir(d);
+	n = count_tids(tid_pinned, &seen);
 	*distinct = CPU_COUNT(&seen);
 	return n;
 }

@@ -124,19 +124,14 @@ TEST(activations_wait_pinned_and_unpin_after_one_goroutine)
 	ASSERT_EQ(ncpu, atomic_load(&pin_after_cpus));
 }
 
-TEST(activations_unpinned_when_asked)
+/* pin_main ran, its pool of pin_pool parked, none of them pinned. */
+static void unpinned_check(struct __test_metadata *_metadata, int ncpu)
 {
-	struct gmp_handoff_stats st;
-	cpu_set_t set;
-	int ncpu = process_cpus(&set);
+	struct gmp_handoff_stats st = stats();
 
-	NEED_KMOD();
-	ASSERT_EQ(0, setenv("GMP_PIN_ACTIVATIONS", "0", 1));
-	KRUN(1, 0, pin_main, NULL);
-	st = stats();
 	ASSERT_EQ(1, atomic_load(&ran_during_read));
 	ASSERT_GE(st.upcall_takes, 1);
-	ASSERT_EQ(2, atomic_load(&pin_parked));
+	ASSERT_EQ(pin_pool, atomic_load(&pin_parked));
 	if (ncpu >= 2)
 		ASSERT_EQ(0, atomic_load(&pin_pinned));
 	ASSERT_EQ(0, st.pins);
@@ -144,10 +139,20 @@ TEST(activations_unpinned_when_asked)
 	ASSERT_EQ(ncpu, atomic_load(&pin_yield_cpus));
 }
 
+TEST(activations_unpinned_when_asked)
+{
+	cpu_set_t set;
+	int ncpu = process_cpus(&set);
+
+	NEED_KMOD();
+	ASSERT_EQ(0, setenv("GMP_PIN_ACTIVATIONS", "0", 1));
+	KRUN(1, 0, pin_main, NULL);
+	unpinned_check(_metadata, ncpu);
+}
+
 /* Fewer activations than CPUs: gmp.ko's fallback needs them unpinned. */
 TEST(activations_unpinned_when_fewer_than_cpus)
 {
-	struct gmp_handoff_stats st;
 	cpu_set_t set;
 	int ncpu = process_cpus(&set);
 
@@ -157,13 +162,7 @@ TEST(activations_unpinned_when_fewer_than_cpus)
 	ASSERT_EQ(0, setenv("GMP_ACTIVATIONS", "1", 1));
 	pin_pool = 1;
 	KRUN(1, 0, pin_main, NULL);
-	st = stats();
-	ASSERT_EQ(1, atomic_load(&ran_during_read));
-	ASSERT_GE(st.upcall_takes, 1);
-	ASSERT_EQ(1, atomic_load(&pin_parked));
-	ASSERT_EQ(0, atomic_load(&pin_pinned));
-	ASSERT_EQ(0, st.pins);
-	ASSERT_EQ(ncpu, atomic_load(&pin_writer_cpus));
+	unpinned_check(_metadata, ncpu);
 }
 
 /* ---- transparent: a raw read(2), and the P-less M stops ---------------- */
@@ -562,34 +561,18 @@ static void many_main(void *arg)
  * Our threads pinned to one CPU that are not parked in GMP_IOC_WAIT: an
  * M left pinned after its activation's wait (idle, the timer M, ...).
  */
+static bool pinned_not_waiting_tid(int tid, void *arg)
+{
+	char line[256];
+
+	(void)arg;
+	return tid_pinned(tid, NULL) && task_line(tid, "syscall", line, sizeof(line)) &&
+	       !in_gmp_wait(line, NULL);
+}
+
 static int pinned_not_waiting(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		char path[300], line[256];
-		cpu_set_t set;
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		if (sched_getaffinity(atoi(e->d_name), sizeof(set), &set) < 0 ||
-		    CPU_COUNT(&set) != 1)
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;	/* gone meanwhile */
-		if (!fgets(line, sizeof(line), f) || !in_gmp_wait(line, NULL))
-			n++;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
+	return count_tids(pinned_not_waiting_tid, NULL);
 }
 
 static void many_check(struct __test_metadata *_metadata)
