@@ -127,25 +127,6 @@ static int pin_claim(int c)
 	return -1;
 }
 
-/* Our affinity: every CPU again. */
-static void unpin_now(struct m *m)
-{
-	cpu_set_t any;
-
-	m->pinned = 0;
-	m->pin_fresh = false;
-	if (sched_setaffinity(0, sizeof(pin_all), &pin_all) == 0)
-		return;
-	/*
-	 * None of those CPUs is ours any more (a cpuset changed): ask for
-	 * every CPU, which the kernel cuts down to the ones we may use.
-	 */
-	memset(&any, 0xff, sizeof(any));
-	if (sched_setaffinity(0, sizeof(any), &any) < 0)
-		__gmp_fatal("M%d: sched_setaffinity back to every CPU: %s", m->id,
-			    strerror(errno));
-}
-
 /*
  * Wait pinned to a CPU where no other activation waits: the one we are
  * still pinned to from our last wait if we can (no syscall), else ours,
@@ -182,12 +163,26 @@ static int pin(struct m *m)
 }
 
 /*
- * Not in the activation's way to the goroutine it was woken for: the
- * syscall costs about as much as the handoff itself. See __gmp_act_unpin.
+ * Every CPU again. Not in the activation's way to the goroutine it was
+ * woken for: the syscall costs about as much as the handoff itself. See
+ * __gmp_act_unpin.
  */
 void __gmp_act_unpin_slow(struct m *m)
 {
-	unpin_now(m);
+	cpu_set_t any;
+
+	m->pinned = 0;
+	m->pin_fresh = false;
+	if (sched_setaffinity(0, sizeof(pin_all), &pin_all) == 0)
+		return;
+	/*
+	 * None of those CPUs is ours any more (a cpuset changed): ask for
+	 * every CPU, which the kernel cuts down to the ones we may use.
+	 */
+	memset(&any, 0xff, sizeof(any));
+	if (sched_setaffinity(0, sizeof(any), &any) < 0)
+		__gmp_fatal("M%d: sched_setaffinity back to every CPU: %s", m->id,
+			    strerror(errno));
 }
 
 int __gmp_pool_init(int procs)

@@ -519,20 +519,20 @@ static void newm(struct p *p, bool spinning, bool activation)
 		      (uint64_t)__gmp_nanotime();
 	if (!m->fastrand)
 		m->fastrand = 1;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	/* Not the creator's mask: it may be an activation, pinned. */
-	if (__gmp_pin_mask(&set))
-		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
-	err = pthread_create(&m->thread, &attr, mstart, m);
-	if (err == EINVAL && __gmp_pin_mask(NULL)) {
-		/* None of those CPUs is ours any more: the creator's mask. */
-		pthread_attr_destroy(&attr);
+	/*
+	 * The process's CPUs, not the creator's mask: it may be an activation,
+	 * pinned. Refused (none of them is ours any more): the creator's.
+	 */
+	for (bool pin = __gmp_pin_mask(&set);; pin = false) {
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pin)
+			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
 		err = pthread_create(&m->thread, &attr, mstart, m);
+		pthread_attr_destroy(&attr);
+		if (err != EINVAL || !pin)
+			break;
 	}
-	pthread_attr_destroy(&attr);
 	if (err)
 		__gmp_fatal("newm: pthread_create: %s", strerror(err));
 }
