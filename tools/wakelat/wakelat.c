@@ -951,6 +951,7 @@ static void do_round(struct run *r, unsigned int n, unsigned int warm)
 			r->gst.wakeups += st.wakeups;
 			r->gst.events += st.events;
 			r->gst.overflows += st.overflows;
+			r->gst.prewakes += st.prewakes;
 		}
 	}
 	r->aborted = atomic_load(&sh->abort) || sh->m_err;
@@ -1160,10 +1161,12 @@ static int write_json(const char *path, struct run *runs, int nr, const char *kr
 		json_fig(f, "kstamp_to_wake_us", &r->k2u);
 		if (r->have_gst)
 			fprintf(f, ",\n     \"module_stats\": {\"blocks\": %llu, \"unblocks\": %llu, "
-				"\"wakeups\": %llu, \"events\": %llu, \"overflows\": %llu}",
+				"\"wakeups\": %llu, \"prewakes\": %llu, \"events\": %llu, "
+				"\"overflows\": %llu}",
 				(unsigned long long)r->gst.blocks,
 				(unsigned long long)r->gst.unblocks,
 				(unsigned long long)r->gst.wakeups,
+				(unsigned long long)r->gst.prewakes,
 				(unsigned long long)r->gst.events,
 				(unsigned long long)r->gst.overflows);
 		fprintf(f, "}");
