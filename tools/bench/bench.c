@@ -22,7 +22,9 @@
  *                         total time against the ideal: the same work done
  *                         by one goroutine alone (the mean of a run before
  *                         and one after) divided by the Ps; and against
- *                         the same nc goroutines with no blocking ones
+ *                         the same nc goroutines with no blocking ones;
+ *                         and where the machine's CPU time went meanwhile
+ *                         (/proc/stat: user, kernel, idle, in %)
  *   bench csw N           two goroutines on two Ps ping-pong a byte through
  *                         two pipes with gmp_read/gmp_write, N round trips:
  *                         every read blocks its M (two context switches per
@@ -41,6 +43,7 @@
 
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +361,47 @@ static void fsyncer(void *arg)
 	gmp_wg_done(&tp_block);
 }
 
+/*
+ * The whole machine's CPU time so far (/proc/stat, USER_HZ ticks): user
+ * (user, nice), kernel (system, irq, softirq), idle (idle, iowait). False
+ * where /proc/stat cannot be read.
+ */
+struct cputicks {
+	long long user, sys, idle;
+};
+
+static bool cpu_ticks(struct cputicks *t)
+{
+	long long v[8];
+	FILE *f = fopen("/proc/stat", "re");
+	int n;
+
+	if (!f)
+		return false;
+	n = fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2],
+		   &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n != 8)
+		return false;
+	t->user = v[0] + v[1];
+	t->sys = v[2] + v[5] + v[6];
+	t->idle = v[3] + v[4];
+	return true;
+}
+
+/* Where the CPUs' time went between a and b, in % of it all. */
+static void print_cpu_split(const char *what, const struct cputicks *a,
+			    const struct cputicks *b)
+{
+	long long u = b->user - a->user, k = b->sys - a->sys, i = b->idle - a->idle;
+
+	if (u + k + i <= 0)
+		return;
+	printf("%s_cpu_user_pct %.1f %%\n", what, 100.0 * u / (u + k + i));
+	printf("%s_cpu_sys_pct %.1f %%\n", what, 100.0 * k / (u + k + i));
+	printf("%s_cpu_idle_pct %.1f %%\n", what, 100.0 * i / (u + k + i));
+}
+
 static int targ(int i, int def)
 {
 	return arg_c > i ? atoi(arg_v[i]) : def;
@@ -383,6 +427,8 @@ static void throughput_main(void *arg)
 	int nc = targ(3, 4), nr = targ(4, 4), nf = targ(5, 2), procs = gmp_maxprocs();
 	struct tp_pipe *pipes;
 	int64_t best = INT64_MAX, t0, t_work, t_work2, t_total, t_alone;
+	struct cputicks c0, c1;
+	bool cpu_ok;
 
 	(void)arg;
 	tp_release_ns = targ(6, 1000) * 1000LL;
@@ -428,11 +474,13 @@ static void throughput_main(void *arg)
 	for (int i = 0; i < nf; i++)
 		gmp_go(fsyncer, (void *)(intptr_t)(i + 1));
 	gmp_wg_add(&tp_compute, nc);
+	cpu_ok = cpu_ticks(&c0);
 	t0 = gmp_now();
 	for (int i = 0; i < nc; i++)
 		gmp_go(computer, (void *)(intptr_t)(i + 2));
 	gmp_wg_wait(&tp_compute);
 	t_total = gmp_now() - t0;
+	cpu_ok = cpu_ok && cpu_ticks(&c1);
 	tp_stop = 1;
 	gmp_wg_wait(&tp_block);
 	t_work2 = serial_work(nc);
@@ -449,6 +497,8 @@ static void throughput_main(void *arg)
 	printf("throughput_reads %ld n\n", (long)tp_reads);
 	printf("throughput_fsyncs %ld n\n", (long)tp_fsyncs);
 	printf("throughput_procs %d n\n", procs);
+	if (cpu_ok)
+		print_cpu_split("throughput", &c0, &c1);
 	print_handoff_stats("throughput");
 }
 

@@ -150,6 +150,11 @@ def fmt_us(v):
     return "%.1f" % v
 
 
+def pct(v):
+    """A percentage for a table cell, '-' if missing."""
+    return "-" if v is None else "%.1f" % v
+
+
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return None
@@ -278,7 +283,9 @@ def main():
             e["runs"] = runs
             for k in ("throughput_ratio", "throughput_total_ms", "throughput_ideal_ms",
                       "throughput_work_ms", "throughput_reads", "throughput_fsyncs",
-                      "throughput_noblock_ms", "throughput_vs_noblock"):
+                      "throughput_noblock_ms", "throughput_vs_noblock",
+                      "throughput_cpu_user_pct", "throughput_cpu_sys_pct",
+                      "throughput_cpu_idle_pct"):
                 vals = [x[k] for x in runs if k in x]
                 if vals:
                     e["median_" + k[len("throughput_"):]] = statistics.median(vals)
@@ -531,22 +538,25 @@ def main():
         tg.get("release_period_us", 0), tg.get("fsync_loops", 0),
         r["env"].get("fsync_dir", "?")))
     P("ideal = the work's time on one G alone / 2; no-block = the same Gs without the")
-    P("blocking ones (what the 2 CPUs really give); median of %d runs" % doc["params"]["throughput_runs"])
-    hdr = "%-28s %8s %8s %8s %11s %13s %9s %6s %6s" % (
+    P("blocking ones (what the 2 CPUs really give); median of %d runs; sys%% and idle%%:"
+      % doc["params"]["throughput_runs"])
+    P("the machine's CPU time during the mixed run spent in the kernel and idle")
+    hdr = "%-28s %8s %8s %8s %11s %13s %9s %6s %6s %5s %5s" % (
         "", "ideal ms", "no-block", "total ms", "total/ideal", "(min-max)", "/no-block",
-        "reads", "fsyncs")
+        "reads", "fsyncs", "sys%", "idle%")
     P(hdr)
     P("-" * len(hdr))
     for rt, name in RUNTIMES:
         e = throughput[rt]
         name = name.format(gover=gover)
         if e["status"] == "ok":
-            P("%-28s %8.0f %8.0f %8.0f %11.2f %13s %9.2f %6.0f %6.0f" % (
+            P("%-28s %8.0f %8.0f %8.0f %11.2f %13s %9.2f %6.0f %6.0f %5s %5s" % (
                 name, e.get("median_ideal_ms", 0), e.get("median_noblock_ms", 0),
                 e.get("median_total_ms", 0), e.get("median_ratio", 0),
                 "(%.2f-%.2f)" % (e["min_ratio"], e["max_ratio"]),
                 e.get("median_vs_noblock", 0), e.get("median_reads", 0),
-                e.get("median_fsyncs", 0)))
+                e.get("median_fsyncs", 0), pct(e.get("median_cpu_sys_pct")),
+                pct(e.get("median_cpu_idle_pct"))))
         else:
             P("%-28s %s (%s)" % (name, e["status"], e["reason"]))
     P("")

@@ -172,6 +172,39 @@ func retry(f func() error) {
 	}
 }
 
+// The whole machine's CPU time so far (/proc/stat, USER_HZ ticks), as
+// bench.c's cpu_ticks: user (user, nice), kernel (system, irq, softirq),
+// idle (idle, iowait).
+type cputicks struct{ user, sys, idle int64 }
+
+func cpuTicks() (cputicks, bool) {
+	var t cputicks
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return t, false
+	}
+	defer f.Close()
+	var v [8]int64
+	n, _ := fmt.Fscanf(f, "cpu %d %d %d %d %d %d %d %d", &v[0], &v[1], &v[2],
+		&v[3], &v[4], &v[5], &v[6], &v[7])
+	if n != 8 {
+		return t, false
+	}
+	return cputicks{v[0] + v[1], v[2] + v[5] + v[6], v[3] + v[4]}, true
+}
+
+// Where the CPUs' time went between a and b, in % of it all.
+func printCPUSplit(what string, a, b cputicks) {
+	u, k, i := b.user-a.user, b.sys-a.sys, b.idle-a.idle
+	if u+k+i <= 0 {
+		return
+	}
+	all := float64(u + k + i)
+	fmt.Printf("%s_cpu_user_pct %.1f %%\n", what, 100*float64(u)/all)
+	fmt.Printf("%s_cpu_sys_pct %.1f %%\n", what, 100*float64(k)/all)
+	fmt.Printf("%s_cpu_idle_pct %.1f %%\n", what, 100*float64(i)/all)
+}
+
 func throughput(workMs int, args []string) {
 	arg := func(i, def int) int {
 		if len(args) > i {
@@ -286,12 +319,14 @@ func throughput(workMs int, args []string) {
 		}(i + 1)
 	}
 	wgc.Add(nc)
+	c0, cpuOK := cpuTicks()
 	t0 = time.Now()
 	for i := 0; i < nc; i++ {
 		go computer(chunks, uint64(i+2), &wgc)
 	}
 	wgc.Wait()
 	tTotal := time.Since(t0)
+	c1, cpuOK1 := cpuTicks()
 	atomic.StoreInt64(&stop, 1)
 	wgb.Wait()
 	tWork2 := serial()
@@ -309,6 +344,9 @@ func throughput(workMs int, args []string) {
 	fmt.Printf("throughput_reads %d n\n", reads)
 	fmt.Printf("throughput_fsyncs %d n\n", fsyncs)
 	fmt.Printf("throughput_procs %d n\n", procs)
+	if cpuOK && cpuOK1 {
+		printCPUSplit("throughput", c0, c1)
+	}
 }
 
 func main() {
