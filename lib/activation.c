@@ -39,11 +39,11 @@
  *
  * No work, no take. A P whose queue is empty is left to its sleeping M
  * (which then keeps it, without any lock, when it returns), unless nobody
- * could run new work (no idle P, no spinning M) and a timer or the global
- * queue needs a P. Such a P is remembered in p->kblocked; when a G is
- * readied later while no P is idle, wakep() takes it at once
- * (__gmp_act_demand): "on demand", after asking the mode whether its M
- * still sleeps.
+ * could run new work (no idle P, no spinning M) and a timer, the global
+ * queue or Gs waiting in another P's queue (to be stolen) need a P. Such
+ * a P is remembered in p->kblocked; when a G is readied later while no P
+ * is idle, wakep() takes it at once (__gmp_act_demand): "on demand",
+ * after asking the mode whether its M still sleeps.
  */
 #include "internal.h"
 
@@ -273,10 +273,20 @@ static void leave_blocked(struct p *p, uint64_t st)
 		atomic_fetch_add(&__gmp_act_nblocked, 1);
 }
 
+/* Does another P's queue hold a G that an M with p could steal? */
+static bool stealable(struct p *p)
+{
+	for (int i = 0; i < sched.gomaxprocs; i++)
+		if (&sched.allp[i] != p && !__gmp_runqempty(&sched.allp[i]))
+			return true;
+	return false;
+}
+
 /*
  * Would another M have something to do on p? Its own queue or ring's
  * completions; or, when no P is idle and no M spins (nobody else would
- * notice), the global queue or a timer, as Go's handoffp() reasons.
+ * notice), the global queue, a timer, or Gs waiting in another P's queue
+ * (Go's handoffp() starts a spinning M then, which steals them).
  */
 static bool p_wanted(struct p *p)
 {
@@ -286,7 +296,7 @@ static bool p_wanted(struct p *p)
 	if (atomic_load(&sched.npidle) + atomic_load(&sched.nmspinning) > 0)
 		return false;
 	return atomic_load(&sched.runqsize) > 0 ||
-	       load_relaxed(&__gmp_timers_next) != INT64_MAX;
+	       load_relaxed(&__gmp_timers_next) != INT64_MAX || stealable(p);
 }
 
 struct p *__gmp_act_take(struct p *p, uint64_t st)
