@@ -220,6 +220,67 @@ static HT_UNUSED void wrapped_main(void *arg)
 	close(pfd[1]);
 }
 
+/* ---- a P left to its sleeping M while another P's queue holds work ------ */
+
+static _Atomic int spinning, stolen_ran, stolen_during_read, spin_saw_stolen;
+static struct gmp_waitgroup spin_wg;
+
+/* Readied on the spinner's P, which never schedules: only a thief runs it. */
+static HT_UNUSED void stolen(void *arg)
+{
+	char c = 's';
+
+	(void)arg;
+	if (atomic_load(&in_read))
+		atomic_store(&stolen_during_read, 1);
+	atomic_store(&stolen_ran, 1);
+	GT_CHECK_EQ(1, write(pfd[1], &c, 1));
+}
+
+/*
+ * Holds its P without a runtime call (no yield, no preemption point) until
+ * stolen() has run, or for 10 s at most, so that nobody takes or steals
+ * from its P but a thief with a P of its own.
+ */
+static HT_UNUSED void spinner(void *arg)
+{
+	int64_t end;
+
+	(void)arg;
+	gmp_go(stolen, NULL);	/* our P's queue: every P is busy, none wakes */
+	end = gmp_now() + 10 * 1000000000LL;
+	atomic_store(&spinning, 1);
+	while (!atomic_load(&stolen_ran) && gmp_now() < end)
+		;
+	atomic_store(&spin_saw_stolen, atomic_load(&stolen_ran));
+	gmp_wg_done(&spin_wg);
+}
+
+static HT_UNUSED void steal_main(void *arg)
+{
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(pfd));
+	WAIT_UNTIL(parked() > 0);
+	gmp_wg_add(&spin_wg, 1);
+	/* The other P's M takes the spinner; we keep ours busy meanwhile. */
+	gmp_go(spinner, NULL);
+	while (!atomic_load(&spinning))
+		;
+	/*
+	 * Our P's queue is empty, so is the global one; no P is idle and
+	 * no M spins: the activation must take our P to steal stolen().
+	 */
+	atomic_store(&in_read, 1);
+	GT_CHECK_EQ(1, gmp_read(pfd[0], &c, 1));
+	atomic_store(&in_read, 0);
+	GT_CHECK_EQ('s', c);
+	gmp_wg_wait(&spin_wg);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
 /* ---- pinned activations (GMP_PIN_ACTIVATIONS) --------------------------- */
 
 /* The CPUs the process may use; its count. */
