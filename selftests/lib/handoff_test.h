@@ -281,6 +281,17 @@ static HT_UNUSED void steal_main(void *arg)
 	close(pfd[1]);
 }
 
+/* stolen() ran while the spinner spun and main slept; no other take did it. */
+static HT_UNUSED void steal_check(struct __test_metadata *_metadata)
+{
+	struct gmp_handoff_stats st = stats();
+
+	ASSERT_EQ(1, atomic_load(&spin_saw_stolen));
+	ASSERT_EQ(1, atomic_load(&stolen_during_read));
+	ASSERT_EQ(0, st.demand_takes);
+	ASSERT_EQ(0, st.sysmon_takes);
+}
+
 /* ---- pinned activations (GMP_PIN_ACTIVATIONS) --------------------------- */
 
 /* The CPUs the process may use; its count. */
