@@ -191,10 +191,10 @@ TEST(yield_interleaves_on_one_p)
 static _Atomic int ran_on[1024];
 static _Atomic int stolen;
 static int spawner_p;
+static int64_t steal_deadline;
 
 static void steal_child(void *arg)
 {
-	volatile unsigned long x = 0;
 	int p = gmp_p_index();
 
 	(void)arg;
@@ -202,12 +202,15 @@ static void steal_child(void *arg)
 	atomic_fetch_add(&ran_on[p], 1);
 	if (p != spawner_p)
 		atomic_fetch_add(&stolen, 1);
-	/* Some work, so that a single P cannot drain the queue at once. */
-	for (int i = 0; i < 200000; i++) {
-		x += i;
-		if (i % 1000 == 0)
-			gmp_preempt_check();
-	}
+	/*
+	 * Busy (preemptible) until a thief has run one of us, so that the
+	 * spawner's P cannot drain the queue before the other Ps' Ms get a
+	 * CPU, however late the machine gives them one (a fixed amount of
+	 * work here lost that race under single-threaded TCG, whose other
+	 * vCPU may wait 100 ms for its turn). 10 s at most: no thief, fail.
+	 */
+	while (!atomic_load(&stolen) && gmp_now() < steal_deadline)
+		gmp_preempt_check();
 	gmp_wg_done(&spawn_wg);
 }
 
@@ -215,6 +218,7 @@ static void steal_main(void *arg)
 {
 	(void)arg;
 	spawner_p = gmp_p_index();
+	steal_deadline = gmp_now() + 10 * 1000000000LL;
 	/* Spawned from one P: all start on its queue; only thieves move them. */
 	for (int i = 0; i < STEAL_GS; i++) {
 		gmp_wg_add(&spawn_wg, 1);
