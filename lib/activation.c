@@ -382,10 +382,13 @@ struct p *__gmp_activation(struct m *m)
 	/* Our wait is over: the next activation may wait on this CPU. */
 	if (cpu >= 0)
 		atomic_fetch_sub(&pin_count[cpu], 1);
+	/*
+	 * Woken for nothing: our caller (stopm) unpins us before it parks us
+	 * idle, and if we rejoin the pool at once, pin() finds us pinned
+	 * still, without a syscall each way.
+	 */
 	if (p)
 		m->pin_fresh = true;	/* run its first goroutine pinned */
-	else
-		__gmp_act_unpin(m);	/* woken for nothing: we park idle */
 	return p;
 }
 

@@ -302,10 +302,6 @@ static HT_UNUSED int process_cpus(cpu_set_t *set)
 	return CPU_COUNT(set);
 }
 
-/*
- * Our threads allowed on one CPU only, and the set of those CPUs (each
- * counted once: *distinct).
- */
 /* Is thread tid allowed on one CPU only? Then add it to *seen, if any. */
 static HT_UNUSED bool tid_pinned(int tid, void *seen)
 {
@@ -318,6 +314,10 @@ static HT_UNUSED bool tid_pinned(int tid, void *seen)
 	return true;
 }
 
+/*
+ * Our threads allowed on one CPU only, and the set of those CPUs (each
+ * counted once: *distinct).
+ */
 static HT_UNUSED int pinned_threads(int *distinct)
 {
 	cpu_set_t seen;
