@@ -58,6 +58,7 @@ export GMP_POLLER=blocking
 setup() {
 	step "setup: module, fsync disk, kmod and perf mode probes"
 	echo "@env kernel=$(uname -r) cpus=$(nproc) where=$BENCH_WHERE"
+	echo "@env clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)"
 	if [ -e /dev/gmp ]; then
 		echo "@env module=present"
 	elif [ "$BENCH_WHERE" = host ]; then

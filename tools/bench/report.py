@@ -487,9 +487,10 @@ def main():
     out = []
     P = out.append
     accel = a.accel if a.where == "vm" else "host"
-    P("gmp bench: %s, kernel %s, %s, %s CPUs, Go %s, git %s, %s" % (
+    P("gmp bench: %s, kernel %s, %s, %s CPUs, clocksource %s, Go %s, git %s, %s" % (
         "VM" if a.where == "vm" else "this machine", doc["kernel"], accel,
-        doc["cpus"] or "?", gover, doc["git"], doc["date"]))
+        doc["cpus"] or "?", r["env"].get("clocksource", "?"), gover, doc["git"],
+        doc["date"]))
     P("")
     P("Handoff latency, 1 P: G A readies G B, then blocks in read(2) on a pipe;")
     P("time from just before the read until B runs, in microseconds")

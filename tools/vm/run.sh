@@ -8,7 +8,8 @@
 #            [--out DIR] [--allow REGEX] [--no-keyhold]
 #            [--tcg-thread single|multi]
 # Env:   VM_ACCEL=auto|kvm|tcg (default auto), VM_ALLOW=REGEX,
-#        VM_TCG_THREAD=single|multi (overrides --tcg-thread)
+#        VM_TCG_THREAD=single|multi (overrides --tcg-thread),
+#        VM_TSC=reliable|probe (TCG: tsc=reliable on the command line, or not)
 # Exit:  0 every framed command exited 0, the plan ran to its end and the
 #        guest kernel log is clean; 1 otherwise; 2 usage or setup error.
 set -euo pipefail
@@ -18,7 +19,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 vmdir=$top/tools/vm
 
 usage() {
-	sed -n '6,13s/^# \{0,1\}//p' "$0" >&2
+	sed -n '6,14s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 die() {
@@ -108,6 +109,18 @@ single|multi) ;;
 *) die "VM_TCG_THREAD/--tcg-thread must be single or multi (not $tcg_thread)" ;;
 esac
 accelopt=$accel
+# TCG: `-cpu max` has no invariant-TSC bit (TCG does not offer invtsc), and
+# a guest kernel takes the TSC of a non-Intel CPU without it for
+# unsynchronized across CPUs: it falls back to the HPET clocksource, and
+# every clock_gettime() in the guest becomes a system call and an emulated
+# HPET read, where a machine reads its TSC in the vDSO. TCG's TSC is the
+# host's, one counter for all vCPUs: tell the guest to trust it.
+tsc=${VM_TSC:-reliable}
+case $tsc in
+reliable|probe) ;;
+*) die "VM_TSC must be reliable or probe (not $tsc)" ;;
+esac
+[ "$accel" != tcg ] || [ "$tsc" != reliable ] || append="tsc=reliable${append:+ $append}"
 [ "$accel" != tcg ] || accelopt=tcg,thread=$tcg_thread
 
 # Fresh output directory (only the files this script writes are removed).
