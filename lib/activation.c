@@ -30,12 +30,14 @@
  * switched out. Unpinned, it would be sent to an idle CPU instead (an IPI,
  * and on the way out of idle). Woken, it leaves the CPU to the next
  * activation to wait there at once, but keeps its affinity while it runs
- * the goroutine it took a P for: it gets every CPU back once that
- * goroutine leaves the M (to the scheduler: a park, a yield, an exit), or
- * before it parks for anything but an activation's wait, not before: the
- * sched_setaffinity call costs about as much as the handoff. Threads that
- * goroutine starts meanwhile inherit the one CPU (libgmp's own Ms are
- * always created with the process's CPUs).
+ * the goroutine it took a P for, and after: it gets every CPU back before
+ * it runs a goroutine again (another, or that one back from a park or a
+ * yield) or parks for anything but an activation's wait, not before. The
+ * sched_setaffinity call costs about as much as the handoff: an M whose
+ * goroutine left it with nothing else to run waits again as an
+ * activation, on the same CPU unless another activation took it, with no
+ * syscall either way. Threads that goroutine starts meanwhile inherit the
+ * one CPU (libgmp's own Ms are always created with the process's CPUs).
  *
  * No work, no take. A P whose queue is empty is left to its sleeping M
  * (which then keeps it, without any lock, when it returns), unless nobody

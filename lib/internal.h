@@ -538,7 +538,10 @@ static inline void __gmp_act_unpin(struct m *m)
 	if (unlikely(m->pinned))
 		__gmp_act_unpin_slow(m);
 }
-/* ... unless no goroutine has run since: that one runs first. */
+/*
+ * ... before a goroutine runs, unless it is the one the activation was
+ * woken for (that one runs pinned: the syscall would delay it).
+ */
 static inline void __gmp_act_unpin_ran(struct m *m)
 {
 	if (unlikely(m->pinned) && !m->pin_fresh)

@@ -1061,6 +1061,7 @@ static void execute(struct m *m, struct g *gp, bool inherit)
 	 */
 	if (!inherit && gp != m->preempted)
 		store_relaxed(&p->schedtick, load_relaxed(&p->schedtick) + 1);
+	__gmp_act_unpin_ran(m);
 	m->pin_fresh = false;	/* the goroutine an activation woke for */
 	m->preempted = NULL;
 	store_relaxed(&p->preempt, 0);
@@ -1241,7 +1242,6 @@ static _Noreturn void schedule(struct m *m)
 		gp = m->curg;
 		m->curg = NULL;
 		gp = m->mcall_fn(m, gp);
-		__gmp_act_unpin_ran(m);
 		if (unlikely(!m->p)) {
 			/* Transparent: the P was taken while gp's code ran. */
 			if (gp) {
@@ -1513,7 +1513,7 @@ static bool park_direct(struct m *m, void *lock)
 	int64_t when = load_relaxed(&__gmp_timers_next);
 	int saved_errno;
 
-	/* Pinned: schedule() gives us every CPU back first. */
+	/* Pinned: execute() gives us every CPU back before next runs. */
 	if (m->transparent || !p || m->pinned)
 		return false;
 	if (when != INT64_MAX && when <= __gmp_nanotime())

@@ -140,8 +140,9 @@ enum gmp_handoff {
  * wake of the one on the CPU an M blocks on runs it there next; the
  * activation that takes a P runs the goroutine it took it for still
  * pinned, and threads that goroutine creates meanwhile inherit the one
- * CPU; it gets every CPU back when that goroutine first leaves the M;
- * default 1; in force where the process may use two CPUs or more and
+ * CPU; it gets every CPU back before it runs a goroutine again (that one
+ * after a park or a yield, or another) or parks other than as an
+ * activation; default 1; in force where the process may use two CPUs or more and
  * GMP_ACTIVATIONS is at least their number), GMP_PERF_PAGES
  * (perf mode: data pages of each M's ring, a power of two, 1..256,
  * default 2; each page holds 512 switch records), GMP_DEBUG=1
