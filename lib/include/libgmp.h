@@ -142,8 +142,8 @@ enum gmp_handoff {
  * pinned, and threads that goroutine creates meanwhile inherit the one
  * CPU; it gets every CPU back before it runs a goroutine again (that one
  * after a park or a yield, or another) or parks other than as an
- * activation; default 1; in force where the process may use two CPUs or more and
- * GMP_ACTIVATIONS is at least their number), GMP_PERF_PAGES
+ * activation; default 1; in force where the process may use two CPUs or
+ * more and GMP_ACTIVATIONS is at least their number), GMP_PERF_PAGES
  * (perf mode: data pages of each M's ring, a power of two, 1..256,
  * default 2; each page holds 512 switch records), GMP_DEBUG=1
  * (lines on stderr say which handoff and poller are in use and, with auto,

@@ -333,7 +333,7 @@ static HT_UNUSED int pinned_threads(int *distinct)
  * One P, the pool (2 activations) parked: each pinned, to a CPU of its
  * own, while we and every other M may use them all. Then a handoff: the
  * activation that takes our P runs pin_writer still pinned, and has every
- * CPU back once pin_writer has left it once (a yield).
+ * CPU back before pin_writer runs again after a yield.
  */
 static _Atomic int pin_parked, pin_pinned, pin_distinct, pin_main_cpus,
 	pin_writer_cpus, pin_yield_cpus, pin_after_cpus;
