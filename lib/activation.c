@@ -74,6 +74,7 @@ static _Atomic int pool_hold;
 static bool pin_want, pin_on;
 static cpu_set_t pin_all;
 static _Atomic int pin_count[CPU_SETSIZE];
+static _Atomic unsigned long pin_syscalls;	/* sched_setaffinity calls made */
 
 static int pin_init(void)
 {
@@ -151,6 +152,7 @@ static int pin(struct m *m)
 	if (m->pinned != cpu + 1) {
 		CPU_ZERO(&one);
 		CPU_SET(cpu, &one);
+		atomic_fetch_add_explicit(&pin_syscalls, 1, memory_order_relaxed);
 		/* Refused (the CPU went offline, a cpuset shrank): unpinned. */
 		if (sched_setaffinity(0, sizeof(one), &one) < 0) {
 			atomic_fetch_sub(&pin_count[cpu], 1);
@@ -175,6 +177,7 @@ void __gmp_act_unpin_slow(struct m *m)
 
 	m->pinned = 0;
 	m->pin_fresh = false;
+	atomic_fetch_add_explicit(&pin_syscalls, 1, memory_order_relaxed);
 	if (sched_setaffinity(0, sizeof(pin_all), &pin_all) == 0)
 		return;
 	/*
@@ -182,6 +185,7 @@ void __gmp_act_unpin_slow(struct m *m)
 	 * every CPU, which the kernel cuts down to the ones we may use.
 	 */
 	memset(&any, 0xff, sizeof(any));
+	atomic_fetch_add_explicit(&pin_syscalls, 1, memory_order_relaxed);
 	if (sched_setaffinity(0, sizeof(any), &any) < 0)
 		__gmp_fatal("M%d: sched_setaffinity back to every CPU: %s", m->id,
 			    strerror(errno));
@@ -432,4 +436,11 @@ void __gmp_kmod_test_hold(bool on)
 	store_relaxed(&pool_hold, on);
 	if (!on && load_acquire(&sched.started) && __gmp_uses_activations(sched.handoff))
 		__gmp_pool_fill();
+}
+
+/* Test hook (hidden): the sched_setaffinity calls pinning has made so far. */
+HIDDEN unsigned long __gmp_test_pin_syscalls(void);
+unsigned long __gmp_test_pin_syscalls(void)
+{
+	return atomic_load_explicit(&pin_syscalls, memory_order_relaxed);
 }

@@ -29,6 +29,7 @@
 /* libgmp's hidden test hooks (handoff_kmod.c); we link libgmp.a. */
 void __gmp_kmod_test_hold(bool on);
 void __gmp_kmod_test_ring(unsigned int entries);
+unsigned long __gmp_test_pin_syscalls(void);
 
 static bool kmod_usable(void)
 {
@@ -163,6 +164,88 @@ TEST(activations_unpinned_when_fewer_than_cpus)
 	pin_pool = 1;
 	KRUN(1, 0, pin_main, NULL);
 	unpinned_check(_metadata, ncpu);
+}
+
+/*
+ * One P, two pinned activations, REJOIN_N handoffs: main readies rj_b and
+ * blocks in read(2); the activation that takes the P runs rj_b, which
+ * parks again at once, and is left with nothing to run. Only once it
+ * waits again (both activations in GMP_IOC_WAIT) does a plain thread
+ * write the byte that wakes main, whose M then finds the P idle. The
+ * activation waits on the CPU it is still pinned to, which no other
+ * activation took: no sched_setaffinity call either way. (It used to
+ * unpin as rj_b left it and pin itself again to wait: two a handoff.)
+ */
+#define REJOIN_N 20
+static int rjp[2];
+static gmp_chan_t *rj_go;
+static _Atomic int rj_ran;
+static _Atomic unsigned long rj_calls;
+
+static void rj_b(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < REJOIN_N; i++) {
+		GT_CHECK_EQ(0, gmp_chan_recv(rj_go, NULL));
+		atomic_fetch_add(&rj_ran, 1);
+	}
+}
+
+static void *rj_writer(void *arg)
+{
+	char c = 'r';
+
+	(void)arg;
+	for (int i = 1; i <= REJOIN_N; i++) {
+		WAIT_UNTIL(atomic_load(&rj_ran) == i && parked() == pin_pool);
+		GT_CHECK_EQ(1, write(rjp[1], &c, 1));
+	}
+	return NULL;
+}
+
+static void rj_main(void *arg)
+{
+	unsigned long before;
+	pthread_t t;
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(rjp));
+	GT_CHECK_EQ(0, gmp_chan_make(&rj_go, 0, 1));
+	gmp_go(rj_b, NULL);
+	WAIT_UNTIL(parked() == pin_pool);
+	GT_CHECK_EQ(0, pthread_create(&t, NULL, rj_writer, NULL));
+	before = __gmp_test_pin_syscalls();
+	for (int i = 0; i < REJOIN_N; i++) {
+		GT_CHECK_EQ(0, gmp_chan_send(rj_go, NULL));
+		GT_CHECK_EQ(1, gmp_read(rjp[0], &c, 1));
+	}
+	atomic_store(&rj_calls, __gmp_test_pin_syscalls() - before);
+	GT_CHECK_EQ(0, pthread_join(t, NULL));
+	gmp_chan_free(rj_go);
+	close(rjp[0]);
+	close(rjp[1]);
+}
+
+TEST(activation_with_nothing_to_run_waits_again_still_pinned)
+{
+	struct gmp_handoff_stats st;
+	cpu_set_t set;
+	int ncpu = process_cpus(&set);
+
+	NEED_KMOD();
+	if (ncpu < 2)
+		SKIP(return, "one CPU: activations are not pinned");
+	KRUN(1, 0, rj_main, NULL);
+	st = stats();
+	ASSERT_EQ(REJOIN_N, atomic_load(&rj_ran));
+	/* Every handoff was an activation's, each back to a pinned wait... */
+	ASSERT_GE(st.upcall_takes, REJOIN_N);
+	ASSERT_GE(st.pins, REJOIN_N);
+	/* ... that made (next to) no sched_setaffinity call: not 2 each. */
+	TH_LOG("sched_setaffinity calls in %d handoffs: %lu", REJOIN_N,
+	       atomic_load(&rj_calls));
+	ASSERT_LE(atomic_load(&rj_calls), REJOIN_N / 4);
 }
 
 /* ---- transparent: a raw read(2), and the P-less M stops ---------------- */
