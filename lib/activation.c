@@ -373,6 +373,29 @@ void __gmp_act_demand(void)
 
 /* ---- the mode's side ---------------------------------------------------- */
 
+/*
+ * Woken, pinned, for a block on another CPU: no activation waited on the
+ * M's CPU (ours had just taken a P there, say, and its goroutine blocked
+ * at once). Here we preempted whatever ran, while the CPU the M left
+ * idles; the goroutine would run pinned here for as long as it computes.
+ * Go where the M was instead (the kernel moves us at once), pinned there
+ * for that goroutine as usual; unpinned if the kernel refuses.
+ */
+static void move_to_wake_cpu(struct m *m)
+{
+	cpu_set_t one;
+
+	if (m->wake_cpu >= CPU_SETSIZE || !CPU_ISSET(m->wake_cpu, &pin_all))
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(m->wake_cpu, &one);
+	atomic_fetch_add_explicit(&pin_syscalls, 1, memory_order_relaxed);
+	if (sched_setaffinity(0, sizeof(one), &one) == 0)
+		m->pinned = m->wake_cpu + 1;
+	else
+		__gmp_act_unpin(m);
+}
+
 struct p *__gmp_activation(struct m *m)
 {
 	struct p *p;
@@ -380,6 +403,7 @@ struct p *__gmp_activation(struct m *m)
 
 	if (m->p || m->karmed)
 		__gmp_fatal("activation: M%d holds a P or is armed", m->id);
+	m->wake_cpu = -1;
 	cpu = pin(m);
 	if (sched.handoff == GMP_HANDOFF_PERF)
 		p = __gmp_perf_activation(m);
@@ -393,8 +417,11 @@ struct p *__gmp_activation(struct m *m)
 	 * idle, and if we rejoin the pool at once, pin() finds us pinned
 	 * still, without a syscall each way.
 	 */
-	if (p)
+	if (p) {
 		m->pin_fresh = true;	/* run its first goroutine pinned */
+		if (cpu >= 0 && m->wake_cpu >= 0 && m->wake_cpu != cpu)
+			move_to_wake_cpu(m);
+	}
 	return p;
 }
 

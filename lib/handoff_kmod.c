@@ -192,13 +192,13 @@ struct p *__gmp_kmod_activation(struct m *m)
 {
 	struct gmp_event ev;
 
-	(void)m;
 	for (;;) {
 		int n = gmp_dev_wait(dev, &ev, 1, -1);
 		struct p *p;
 
 		__gmp_pool_woken();
 		if (n == 1) {
+			m->wake_cpu = ev.type == GMP_EV_BLOCKED ? (int)ev.cpu : -1;
 			p = serve(&ev);
 			/* After serve(): a reader of the counter sees the decision. */
 			hstat_inc(upcalls);

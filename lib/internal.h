@@ -313,6 +313,8 @@ struct m {
 	int pinned;		/* 1 + the CPU our activation wait pinned us
 				 * to, until __gmp_act_unpin; 0: not pinned */
 	bool pin_fresh;		/* pinned, and no goroutine has run yet */
+	int wake_cpu;		/* kmod: the CPU the M whose P our activation
+				 * took blocked on; -1: not known */
 	bool ksyscall;		/* transparent: between syscall enter and exit */
 	uint32_t kseq;		/* transparent: the seq of our P_GCODE word */
 	/* The P a taker may take from us: set before our slot is armed. */
