@@ -248,6 +248,80 @@ TEST(activation_with_nothing_to_run_waits_again_still_pinned)
 	ASSERT_LE(atomic_load(&rj_calls), REJOIN_N / 4);
 }
 
+/*
+ * One P, two pinned activations. main blocks in read(mva) with mv_b and
+ * mv_c queued; the activation on main's CPU takes the P and runs mv_b,
+ * which blocks at once in read(mvb), still pinned there. No activation
+ * waits on that CPU now: the other one, pinned to the other CPU, is woken
+ * and takes the P for mv_c. It must run mv_c on the CPU mv_b's M left,
+ * not on its own, where it would push aside whatever ran while that CPU
+ * idles.
+ */
+static int mva[2], mvb[2];
+static _Atomic int mv_b_cpu = -1, mv_c_cpu = -1, mv_b_cpus, mv_c_cpus;
+
+static void mv_b(void *arg)
+{
+	cpu_set_t set;
+	char c = 0;
+
+	(void)arg;
+	atomic_store(&mv_b_cpus, process_cpus(&set));
+	atomic_store(&mv_b_cpu, sched_getcpu());
+	GT_CHECK_EQ(1, gmp_read(mvb[0], &c, 1));
+}
+
+static void mv_c(void *arg)
+{
+	cpu_set_t set;
+	char c = 'm';
+
+	(void)arg;
+	atomic_store(&mv_c_cpus, process_cpus(&set));
+	atomic_store(&mv_c_cpu, sched_getcpu());
+	GT_CHECK_EQ(1, write(mvb[1], &c, 1));
+	GT_CHECK_EQ(1, write(mva[1], &c, 1));
+}
+
+static void mv_main(void *arg)
+{
+	char c = 0;
+
+	(void)arg;
+	GT_CHECK_EQ(0, pipe(mva));
+	GT_CHECK_EQ(0, pipe(mvb));
+	WAIT_UNTIL(parked() == pin_pool);
+	gmp_go(mv_c, NULL);	/* queued */
+	gmp_go(mv_b, NULL);	/* runnext: it runs first */
+	GT_CHECK_EQ(1, gmp_read(mva[0], &c, 1));
+	WAIT_UNTIL(parked() == pin_pool);	/* mv_b's M is back too */
+	close(mva[0]);
+	close(mva[1]);
+	close(mvb[0]);
+	close(mvb[1]);
+}
+
+TEST(activation_woken_for_another_cpu_runs_there)
+{
+	struct gmp_handoff_stats st;
+	cpu_set_t set;
+	int ncpu = process_cpus(&set);
+
+	NEED_KMOD();
+	if (ncpu < 2)
+		SKIP(return, "one CPU: activations are not pinned");
+	KRUN(1, 0, mv_main, NULL);
+	st = stats();
+	ASSERT_GE(st.upcall_takes, 2);
+	/* mv_b ran pinned (on the activation that took main's P)... */
+	ASSERT_EQ(1, atomic_load(&mv_b_cpus));
+	/* ... and mv_c too, on the CPU mv_b's M blocked on. */
+	ASSERT_EQ(1, atomic_load(&mv_c_cpus));
+	TH_LOG("mv_b on CPU %d, mv_c on CPU %d", atomic_load(&mv_b_cpu),
+	       atomic_load(&mv_c_cpu));
+	ASSERT_EQ(atomic_load(&mv_b_cpu), atomic_load(&mv_c_cpu));
+}
+
 /* ---- transparent: a raw read(2), and the P-less M stops ---------------- */
 
 static _Atomic int past_runtime_call, passed_too_early;
