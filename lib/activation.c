@@ -28,16 +28,18 @@
  * wakes the waiter that parked on the CPU the M blocks on; pinned there,
  * the kernel queues it on that CPU, and it runs the moment the M has
  * switched out. Unpinned, it would be sent to an idle CPU instead (an IPI,
- * and on the way out of idle). Woken, it leaves the CPU to the next
- * activation to wait there at once, but keeps its affinity while it runs
- * the goroutine it took a P for, and after: it gets every CPU back before
- * it runs a goroutine again (another, or that one back from a park or a
- * yield) or parks for anything but an activation's wait, not before. The
- * sched_setaffinity call costs about as much as the handoff: an M whose
- * goroutine left it with nothing else to run waits again as an
- * activation, on the same CPU unless another activation took it, with no
- * syscall either way. Threads that goroutine starts meanwhile inherit the
- * one CPU (libgmp's own Ms are always created with the process's CPUs).
+ * and on the way out of idle). One woken for a block on another CPU than
+ * its own (none waited there) moves there first (move_to_wake_cpu). Woken,
+ * it leaves the CPU to the next activation to wait there at once, but
+ * keeps its affinity while it runs the goroutine it took a P for, and
+ * after: it gets every CPU back before it runs a goroutine again (another,
+ * or that one back from a park or a yield) or parks for anything but an
+ * activation's wait, not before. The sched_setaffinity call costs about as
+ * much as the handoff: an M whose goroutine left it with nothing else to
+ * run waits again as an activation, on the same CPU unless another
+ * activation took it, with no syscall either way. Threads that goroutine
+ * starts meanwhile inherit the one CPU (libgmp's own Ms are always created
+ * with the process's CPUs).
  *
  * No work, no take. A P whose queue is empty is left to its sleeping M
  * (which then keeps it, without any lock, when it returns), unless nobody
