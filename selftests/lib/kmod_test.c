@@ -227,16 +227,21 @@ static void rj_main(void *arg)
 	close(rjp[1]);
 }
 
+/* kmod, one P, fn run with its activations pinned (two CPUs or more). */
+#define PINNED_KRUN(fn) do {						\
+	cpu_set_t __set;						\
+									\
+	NEED_KMOD();							\
+	if (process_cpus(&__set) < 2)					\
+		SKIP(return, "one CPU: activations are not pinned");	\
+	KRUN(1, 0, (fn), NULL);						\
+} while (0)
+
 TEST(activation_with_nothing_to_run_waits_again_still_pinned)
 {
 	struct gmp_handoff_stats st;
-	cpu_set_t set;
-	int ncpu = process_cpus(&set);
 
-	NEED_KMOD();
-	if (ncpu < 2)
-		SKIP(return, "one CPU: activations are not pinned");
-	KRUN(1, 0, rj_main, NULL);
+	PINNED_KRUN(rj_main);
 	st = stats();
 	ASSERT_EQ(REJOIN_N, atomic_load(&rj_ran));
 	/* Every handoff was an activation's, each back to a pinned wait... */
@@ -304,13 +309,8 @@ static void mv_main(void *arg)
 TEST(activation_woken_for_another_cpu_runs_there)
 {
 	struct gmp_handoff_stats st;
-	cpu_set_t set;
-	int ncpu = process_cpus(&set);
 
-	NEED_KMOD();
-	if (ncpu < 2)
-		SKIP(return, "one CPU: activations are not pinned");
-	KRUN(1, 0, mv_main, NULL);
+	PINNED_KRUN(mv_main);
 	st = stats();
 	ASSERT_GE(st.upcall_takes, 2);
 	/* mv_b ran pinned (on the activation that took main's P)... */
