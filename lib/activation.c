@@ -132,6 +132,26 @@ static int pin_claim(int c)
 	return -1;
 }
 
+/* sched_setaffinity for the calling M, counted (a test hook reads it). */
+static int set_affinity(const cpu_set_t *set)
+{
+	atomic_fetch_add_explicit(&pin_syscalls, 1, memory_order_relaxed);
+	return sched_setaffinity(0, sizeof(*set), set);
+}
+
+/* The calling M on CPU cpu alone: 0, or -1 if the kernel refuses. */
+static int pin_to(struct m *m, int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (set_affinity(&one) < 0)
+		return -1;
+	m->pinned = cpu + 1;
+	return 0;
+}
+
 /*
  * Wait pinned to a CPU where no other activation waits: the one we are
  * still pinned to from our last wait if we can (no syscall), else ours,
@@ -141,7 +161,6 @@ static int pin_claim(int c)
  */
 static int pin(struct m *m)
 {
-	cpu_set_t one;
 	int cpu;
 
 	if (!pin_on)
@@ -151,17 +170,11 @@ static int pin(struct m *m)
 		__gmp_act_unpin(m);
 		return -1;
 	}
-	if (m->pinned != cpu + 1) {
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
-		atomic_fetch_add_explicit(&pin_syscalls, 1, memory_order_relaxed);
-		/* Refused (the CPU went offline, a cpuset shrank): unpinned. */
-		if (sched_setaffinity(0, sizeof(one), &one) < 0) {
-			atomic_fetch_sub(&pin_count[cpu], 1);
-			__gmp_act_unpin(m);
-			return -1;
-		}
-		m->pinned = cpu + 1;
+	/* Refused (the CPU went offline, a cpuset shrank): unpinned. */
+	if (m->pinned != cpu + 1 && pin_to(m, cpu) < 0) {
+		atomic_fetch_sub(&pin_count[cpu], 1);
+		__gmp_act_unpin(m);
+		return -1;
 	}
 	m->pin_fresh = false;
 	hstat_inc(pins);
@@ -179,16 +192,14 @@ void __gmp_act_unpin_slow(struct m *m)
 
 	m->pinned = 0;
 	m->pin_fresh = false;
-	atomic_fetch_add_explicit(&pin_syscalls, 1, memory_order_relaxed);
-	if (sched_setaffinity(0, sizeof(pin_all), &pin_all) == 0)
+	if (set_affinity(&pin_all) == 0)
 		return;
 	/*
 	 * None of those CPUs is ours any more (a cpuset changed): ask for
 	 * every CPU, which the kernel cuts down to the ones we may use.
 	 */
 	memset(&any, 0xff, sizeof(any));
-	atomic_fetch_add_explicit(&pin_syscalls, 1, memory_order_relaxed);
-	if (sched_setaffinity(0, sizeof(any), &any) < 0)
+	if (set_affinity(&any) < 0)
 		__gmp_fatal("M%d: sched_setaffinity back to every CPU: %s", m->id,
 			    strerror(errno));
 }
@@ -385,16 +396,9 @@ void __gmp_act_demand(void)
  */
 static void move_to_wake_cpu(struct m *m)
 {
-	cpu_set_t one;
-
 	if (m->wake_cpu >= CPU_SETSIZE || !CPU_ISSET(m->wake_cpu, &pin_all))
 		return;
-	CPU_ZERO(&one);
-	CPU_SET(m->wake_cpu, &one);
-	atomic_fetch_add_explicit(&pin_syscalls, 1, memory_order_relaxed);
-	if (sched_setaffinity(0, sizeof(one), &one) == 0)
-		m->pinned = m->wake_cpu + 1;
-	else
+	if (pin_to(m, m->wake_cpu) < 0)
 		__gmp_act_unpin(m);
 }
 
