@@ -261,9 +261,19 @@ TEST(activation_with_nothing_to_run_waits_again_still_pinned)
  * and takes the P for mv_c. It must run mv_c on the CPU mv_b's M left,
  * not on its own, where it would push aside whatever ran while that CPU
  * idles.
+ *
+ * A preemption tick can upset the order: main, told to yield as it
+ * enters gmp_go(mv_b), lets mv_c run first, and its read never blocks
+ * (then it closed the pipes before mv_b ran, once, in the debug kernel).
+ * main starts each round on a fresh time slice, waits for both, and a
+ * round in which mv_c ran before mv_b had is run again (MV_ROUNDS at
+ * most).
  */
+#define MV_ROUNDS 5
 static int mva[2], mvb[2];
+static _Atomic int mv_b_in, mv_in_order, mv_rounds;
 static _Atomic int mv_b_cpu = -1, mv_c_cpu = -1, mv_b_cpus, mv_c_cpus;
+static struct gmp_waitgroup mv_wg;
 
 static void mv_b(void *arg)
 {
@@ -271,9 +281,11 @@ static void mv_b(void *arg)
 	char c = 0;
 
 	(void)arg;
+	atomic_store(&mv_b_in, 1);
 	atomic_store(&mv_b_cpus, process_cpus(&set));
 	atomic_store(&mv_b_cpu, sched_getcpu());
 	GT_CHECK_EQ(1, gmp_read(mvb[0], &c, 1));
+	gmp_wg_done(&mv_wg);
 }
 
 static void mv_c(void *arg)
@@ -282,10 +294,13 @@ static void mv_c(void *arg)
 	char c = 'm';
 
 	(void)arg;
+	/* On the only P, after mv_b: mv_b is blocked in its read. */
+	atomic_store(&mv_in_order, atomic_load(&mv_b_in));
 	atomic_store(&mv_c_cpus, process_cpus(&set));
 	atomic_store(&mv_c_cpu, sched_getcpu());
 	GT_CHECK_EQ(1, write(mvb[1], &c, 1));
 	GT_CHECK_EQ(1, write(mva[1], &c, 1));
+	gmp_wg_done(&mv_wg);
 }
 
 static void mv_main(void *arg)
@@ -295,10 +310,18 @@ static void mv_main(void *arg)
 	(void)arg;
 	GT_CHECK_EQ(0, pipe(mva));
 	GT_CHECK_EQ(0, pipe(mvb));
-	WAIT_UNTIL(parked() == pin_pool);
-	gmp_go(mv_c, NULL);	/* queued */
-	gmp_go(mv_b, NULL);	/* runnext: it runs first */
-	GT_CHECK_EQ(1, gmp_read(mva[0], &c, 1));
+	while (!atomic_load(&mv_in_order) &&
+	       atomic_load(&mv_rounds) < MV_ROUNDS) {
+		atomic_fetch_add(&mv_rounds, 1);
+		atomic_store(&mv_b_in, 0);
+		WAIT_UNTIL(parked() == pin_pool);
+		GT_CHECK_EQ(0, gmp_wg_add(&mv_wg, 2));
+		gmp_yield();		/* a fresh time slice */
+		gmp_go(mv_c, NULL);	/* queued */
+		gmp_go(mv_b, NULL);	/* runnext: it runs first */
+		GT_CHECK_EQ(1, gmp_read(mva[0], &c, 1));
+		GT_CHECK_EQ(0, gmp_wg_wait(&mv_wg));
+	}
 	WAIT_UNTIL(parked() == pin_pool);	/* mv_b's M is back too */
 	close(mva[0]);
 	close(mva[1]);
@@ -312,6 +335,8 @@ TEST(activation_woken_for_another_cpu_runs_there)
 
 	PINNED_KRUN(mv_main);
 	st = stats();
+	TH_LOG("rounds: %d", atomic_load(&mv_rounds));
+	ASSERT_EQ(1, atomic_load(&mv_in_order));
 	ASSERT_GE(st.upcall_takes, 2);
 	/* mv_b ran pinned (on the activation that took main's P)... */
 	ASSERT_EQ(1, atomic_load(&mv_b_cpus));
