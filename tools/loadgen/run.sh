@@ -10,18 +10,20 @@
 # warm-up second, then SECONDS measured; requests/s, p50/p99/max latency,
 # and the server's peak RSS (VmHWM) after the run. Each cell is the median
 # of REPS runs, the servers alternating (noise from other load on the host
-# hits both). Bounded: every run ends after WARMUP + SECONDS whatever the
-# server does; a server that does not start is reported, not waited for.
+# hits both); "vs go" is the median over reps of a server's requests/s over
+# Go's in the same rep, with the number of reps it was ahead. Bounded:
+# every run ends after WARMUP + SECONDS whatever the server does; a server
+# that does not start is reported, not waited for.
 #
 #   make -C tools/loadgen && tools/loadgen/run.sh
-#   CONNS="100 1000 10000" SECONDS=5 REPS=3 PROCS=2 SERVERS="gmp gmp-stack go" POLLER=uring|blocking
+#   CONNS="100 1000 10000" SECONDS=5 REPS=5 PROCS=2 SERVERS="gmp gmp-stack go" POLLER=uring|blocking
 # Output: a table on stdout, raw lines in $B/bench-echo.txt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 B=${B:-$here/../../build/loadgen}
 CONNS=${CONNS:-"100 1000 10000"}
 SECS=${SECONDS_RUN:-${SECS:-5}}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 PROCS=${PROCS:-2}
 SERVERS=${SERVERS:-"gmp gmp-stack go"}
 SIZE=${SIZE:-64}
@@ -84,15 +86,27 @@ for line in open(raw):
     rows.setdefault((kv['server'], kv['conns']), []).append(kv)
 def med(v, k):
     return statistics.median(float(x[k]) for x in v)
-print("| conns | server | requests/s | p50 us | p99 us | max us | RSS MB | errors |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|")
+# Against Go, rep by rep: the servers of a rep ran back to back, under the
+# same load from the rest of the host, which drifts across reps.
+def vs_go(s, c):
+    if s == 'go' or 'go' not in servers:
+        return ''
+    go = {x['rep']: float(x['rps']) for x in rows.get(('go', c), [])}
+    r = [float(x['rps']) / go[x['rep']] for x in rows.get((s, c), [])
+         if go.get(x['rep'])]
+    if not r:
+        return ''
+    return f"{statistics.median(r):.2f} ({sum(x > 1 for x in r)}/{len(r)})"
+print("| conns | server | requests/s | vs go (ahead) | p50 us | p99 us | max us | RSS MB | errors |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
 for c in conns:
     for s in servers:
         v = rows.get((s, c))
         if not v:
-            print(f"| {c} | {s} | failed | | | | | |")
+            print(f"| {c} | {s} | failed | | | | | | |")
             continue
-        print(f"| {c} | {s} | {med(v,'rps'):.0f} | {med(v,'p50_us'):.0f} | "
+        print(f"| {c} | {s} | {med(v,'rps'):.0f} | {vs_go(s, c)} | "
+              f"{med(v,'p50_us'):.0f} | "
               f"{med(v,'p99_us'):.0f} | {med(v,'max_us'):.0f} | "
               f"{med(v,'rss_kb')/1024:.1f} | {sum(int(x['errors']) for x in v)} |")
 PY
