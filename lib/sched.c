@@ -715,6 +715,47 @@ int __gmp_test_idle_ms(void)
 }
 
 /*
+ * Test hook: the scheduler's state in one line per P and one for the
+ * rest, into buf (a test's report when it seems to hang). Lock-free,
+ * relaxed reads of words others write: a snapshot, maybe torn, that
+ * works even if the hang holds sched.lock.
+ */
+HIDDEN void __gmp_test_dump(char *buf, size_t len);
+void __gmp_test_dump(char *buf, size_t len)
+{
+	size_t n = 0;
+
+#define DUMP(...) do {							\
+		int w_ = snprintf(buf + n, len - n, __VA_ARGS__);	\
+									\
+		if (w_ > 0)						\
+			n = (size_t)w_ < len - n ? n + w_ : len - 1;	\
+	} while (0)
+	if (!len)
+		return;
+	buf[0] = '\0';
+	for (int i = 0; i < sched.gomaxprocs; i++) {
+		struct p *p = &sched.allp[i];
+		uint64_t s = load_relaxed(&p->status);
+		uint64_t kb = load_relaxed(&p->kblocked);
+
+		DUMP("P%d state %u m %u seq %u runq %u runnext %d kblocked %s schedtick %u nsched %llu\n",
+		     i, P_STATE(s), P_MID(s), P_SEQ(s),
+		     load_relaxed(&p->runqtail) - load_relaxed(&p->runqhead),
+		     load_relaxed(&p->runnext) != NULL, kb ? "yes" : "no",
+		     load_relaxed(&p->schedtick),
+		     (unsigned long long)load_relaxed(&p->nsched));
+	}
+	DUMP("global runq %d, idle Ps %d, spinning Ms %d, blocked Ps %d, pool %d\n",
+	     atomic_load_explicit(&sched.runqsize, memory_order_relaxed),
+	     atomic_load_explicit(&sched.npidle, memory_order_relaxed),
+	     atomic_load_explicit(&sched.nmspinning, memory_order_relaxed),
+	     atomic_load_explicit(&__gmp_act_nblocked, memory_order_relaxed),
+	     __gmp_pool_parked());
+#undef DUMP
+}
+
+/*
  * Park this M as the one that wakes up for the earliest timer and, with
  * the uring poller, for completions on the rings of idle Ps (the poller
  * M), unless another M already is; then a P that went idle with requests
