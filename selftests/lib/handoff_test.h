@@ -314,6 +314,80 @@ static HT_UNUSED bool tid_pinned(int tid, void *seen)
 	return true;
 }
 
+/* ---- a hang's report ---------------------------------------------------- */
+
+void __gmp_test_dump(char *buf, size_t len);	/* libgmp's test hook */
+
+/* One of our threads on stderr: name, state, CPUs, system call, wchan. */
+static HT_UNUSED bool dump_tid(int tid, void *arg)
+{
+	char comm[64] = "?", stat[512] = "", sys[256] = "?\n", wchan[128] = "?";
+	char cpus[32] = "?";
+	const char *st;
+	cpu_set_t set;
+
+	(void)arg;
+	task_line(tid, "comm", comm, sizeof(comm));
+	task_line(tid, "stat", stat, sizeof(stat));
+	task_line(tid, "syscall", sys, sizeof(sys));
+	task_line(tid, "wchan", wchan, sizeof(wchan));
+	comm[strcspn(comm, "\n")] = '\0';
+	st = strrchr(stat, ')');
+	if (sched_getaffinity(tid, sizeof(set), &set) == 0) {
+		snprintf(cpus, sizeof(cpus), "%d CPUs", CPU_COUNT(&set));
+		for (int c = 0; CPU_COUNT(&set) == 1 && c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				snprintf(cpus, sizeof(cpus), "pinned to %d", c);
+	}
+	fprintf(stderr, "#   tid %d %s: state %c, %s, wchan %s, syscall %s", tid,
+		comm, st && st[1] && st[2] ? st[2] : '?', cpus, wchan, sys);
+	return false;
+}
+
+static _Atomic int hw_done;
+static void (*hw_extra)(void);
+
+static HT_UNUSED void *hang_watch_fn(void *arg)
+{
+	char buf[2048];
+
+	for (long i = 0; i < (long)(intptr_t)arg * 10; i++) {
+		if (atomic_load(&hw_done))
+			return NULL;
+		usleep(100 * 1000);
+	}
+	fprintf(stderr, "# still running after %ld s; our threads:\n", (long)(intptr_t)arg);
+	count_tids(dump_tid, NULL);
+	__gmp_test_dump(buf, sizeof(buf));
+	fprintf(stderr, "# scheduler:\n%s", buf);
+	if (hw_extra)
+		hw_extra();
+	return NULL;
+}
+
+/*
+ * The harness's timeout kills a test that hangs without a word: report
+ * what every thread of ours and the scheduler are doing if the test is
+ * still running after half of it (extra() adds the test's own counters),
+ * until hang_watch_stop(). A report, not a failure: a slow run may print
+ * it and pass.
+ */
+static HT_UNUSED void hang_watch(void (*extra)(void))
+{
+	pthread_t t;
+
+	hw_extra = extra;
+	atomic_store(&hw_done, 0);
+	if (pthread_create(&t, NULL, hang_watch_fn,
+			   (void *)(intptr_t)(TEST_TIMEOUT_DEFAULT / 2)) == 0)
+		pthread_detach(t);
+}
+
+static HT_UNUSED void hang_watch_stop(void)
+{
+	atomic_store(&hw_done, 1);
+}
+
 /*
  * Our threads allowed on one CPU only, and the set of those CPUs (each
  * counted once: *distinct).

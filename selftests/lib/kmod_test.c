@@ -765,6 +765,22 @@ static int pinned_not_waiting(void)
 	return count_tids(pinned_not_waiting_tid, NULL);
 }
 
+/* The storm's counters, for a hang's report (hang_watch). */
+static void many_report(void)
+{
+	struct gmp_handoff_stats st = stats();
+
+	fprintf(stderr, "# exchanged %ld of %ld, finished %d of %d, computed %ld\n"
+		"# activations %u, kblocks %llu, upcalls %llu, upcall takes %llu, "
+		"demand takes %llu, stale %llu, lost %llu, pinned not waiting %d\n",
+		atomic_load(&exchanged), 2L * PAIRS * ROUNDS, atomic_load(&finished),
+		2 * PAIRS, atomic_load(&computed), st.activations,
+		(unsigned long long)st.kblocks, (unsigned long long)st.upcalls,
+		(unsigned long long)st.upcall_takes, (unsigned long long)st.demand_takes,
+		(unsigned long long)st.stale, (unsigned long long)st.lost,
+		pinned_not_waiting());
+}
+
 static void many_check(struct __test_metadata *_metadata)
 {
 	struct gmp_handoff_stats st = stats();
@@ -782,12 +798,14 @@ static void many_check(struct __test_metadata *_metadata)
 	 * hangs here, and the harness's timeout fails the test).
 	 */
 	WAIT_UNTIL(pinned_not_waiting() == 0);
+	hang_watch_stop();
 	ASSERT_EQ(pinned_threads(&distinct), distinct);
 }
 
 TEST(many_blockers_on_all_ps)
 {
 	NEED_KMOD();
+	hang_watch(many_report);
 	KRUN(0, 0, many_main, NULL);
 	many_check(_metadata);
 }
@@ -796,6 +814,7 @@ TEST(many_raw_blockers_on_all_ps_transparent)
 {
 	NEED_KMOD();
 	raw_calls = true;
+	hang_watch(many_report);
 	KRUN(0, GMP_CONFIG_TRANSPARENT, many_main, NULL);
 	many_check(_metadata);
 }
