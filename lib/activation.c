@@ -284,12 +284,41 @@ int __gmp_pool_parked(void)
 
 /* ---- taking a P from a sleeping M ------------------------------------ */
 
-/* Remember a P left to its sleeping M, for takers on demand. */
+/*
+ * Remember a P left to its sleeping M, for takers on demand. Unless the
+ * hint is already of a later block: an activation that judged an older
+ * one can get here after the M came back, blocked again and another
+ * activation left the P for that; its hint must stay, or the taker on
+ * demand, seeing the status moved on from ours, would never take the P.
+ */
 static void leave_blocked(struct p *p, uint64_t st)
 {
-	/* seq_cst: Dekker with wakep(), which publishes work, then looks. */
-	if (!atomic_exchange(&p->kblocked, st))
+	uint64_t old = atomic_load(&p->kblocked);
+
+	do {
+		/* The P's sequence word, wrapping: older is negative apart. */
+		if (old && (int32_t)(P_SEQ(st) - P_SEQ(old)) < 0)
+			return;
+		/* seq_cst: Dekker with wakep(), which publishes work, then looks. */
+	} while (!atomic_compare_exchange_weak(&p->kblocked, &old, st));
+	if (!old)
 		atomic_fetch_add(&__gmp_act_nblocked, 1);
+}
+
+/* Test hook: leave_blocked() on P i; P i's hint after it. */
+HIDDEN uint64_t __gmp_test_leave_blocked(int i, uint64_t st);
+uint64_t __gmp_test_leave_blocked(int i, uint64_t st)
+{
+	leave_blocked(&sched.allp[i], st);
+	return atomic_load(&sched.allp[i].kblocked);
+}
+
+/* Test hook: __gmp_act_forget() on P i; how many Ps have a hint after it. */
+HIDDEN int __gmp_test_forget_blocked(int i, uint64_t st);
+int __gmp_test_forget_blocked(int i, uint64_t st)
+{
+	__gmp_act_forget(&sched.allp[i], st);
+	return atomic_load(&__gmp_act_nblocked);
 }
 
 /* Does another P's queue hold a G that an M with p could steal? */

@@ -604,4 +604,46 @@ TEST(spawn_from_plain_thread)
 	ASSERT_EQ(100, atomic_load(&ext_ran));
 }
 
+/*
+ * The hint that a P was left to its M asleep in a syscall (for a taker on
+ * demand) is the P's status word then, whose high 32 bits are the P's
+ * syscall sequence. An activation that judged an older block may leave
+ * its hint after another one left the P for a later block of the same
+ * P: the later hint must stay (the taker re-checks the P's word against
+ * the hint, and an older one never matches again). Sysmon mode, where no
+ * taker reads the hints; one P, whose word matches none of them.
+ */
+uint64_t __gmp_test_leave_blocked(int i, uint64_t st);
+int __gmp_test_forget_blocked(int i, uint64_t st);
+
+#define HINT(seq) ((uint64_t)(uint32_t)(seq) << 32 | 2)	/* state 2, M 0 */
+
+static void hint_main(void *arg)
+{
+	(void)arg;
+	GT_CHECK_EQ(HINT(6), __gmp_test_leave_blocked(0, HINT(6)));
+	GT_CHECK_EQ(HINT(6), __gmp_test_leave_blocked(0, HINT(5)));	/* older */
+	GT_CHECK_EQ(HINT(7), __gmp_test_leave_blocked(0, HINT(7)));
+	GT_CHECK_EQ(1, __gmp_test_forget_blocked(0, HINT(6)));	/* not it */
+	GT_CHECK_EQ(0, __gmp_test_forget_blocked(0, HINT(7)));
+	/* The sequence wraps: 0 comes after 0xffffffff. */
+	GT_CHECK_EQ(HINT(0xffffffff), __gmp_test_leave_blocked(0, HINT(0xffffffff)));
+	GT_CHECK_EQ(HINT(0), __gmp_test_leave_blocked(0, HINT(0)));
+	GT_CHECK_EQ(HINT(0), __gmp_test_leave_blocked(0, HINT(0xfffffffe)));
+	GT_CHECK_EQ(0, __gmp_test_forget_blocked(0, HINT(0)));
+}
+
+TEST(older_block_hint_never_replaces_a_later_one)
+{
+	struct gmp_config cfg = {
+		.size = sizeof(cfg),
+		.maxprocs = 1,
+		.handoff = GMP_HANDOFF_SYSMON,
+	};
+
+	ASSERT_EQ(0, gmp_init(&cfg));
+	ASSERT_EQ(0, gmp_run(hint_main, NULL));
+	ASSERT_EQ(0, atomic_load(&gt_failures));
+}
+
 TEST_HARNESS_MAIN
