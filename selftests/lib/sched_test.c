@@ -192,6 +192,12 @@ static _Atomic int ran_on[1024];
 static _Atomic int stolen;
 static int spawner_p;
 static int64_t steal_deadline;
+static char steal_dump[2048];
+static _Atomic int steal_dumped;
+
+void __gmp_test_dump(char *buf, size_t len);	/* libgmp's test hook */
+int __gmp_test_idle_ms(void);
+int __gmp_test_live_ms(void);
 
 static void steal_child(void *arg)
 {
@@ -211,6 +217,9 @@ static void steal_child(void *arg)
 	 */
 	while (!atomic_load(&stolen) && gmp_now() < steal_deadline)
 		gmp_preempt_check();
+	/* No thief: the scheduler as it was then, for the failure's report. */
+	if (!atomic_load(&stolen) && !atomic_exchange(&steal_dumped, 1))
+		__gmp_test_dump(steal_dump, sizeof(steal_dump));
 	gmp_wg_done(&spawn_wg);
 }
 
@@ -237,6 +246,9 @@ TEST(work_stealing_spreads_work)
 		used += ran_on[i] > 0;
 		TH_LOG("P%d ran %d goroutines", i, ran_on[i]);
 	}
+	if (!atomic_load(&stolen))
+		TH_LOG("no thief in 10 s; %d Ms, %d idle; the scheduler then:\n%s",
+		       __gmp_test_live_ms(), __gmp_test_idle_ms(), steal_dump);
 	ASSERT_EQ(STEAL_GS, total);
 	ASSERT_GE(used, 2);
 	ASSERT_GT(atomic_load(&stolen), 0);
