@@ -17,6 +17,15 @@
 
 #include "kselftest_harness.h"
 
+/*
+ * libgmp's hidden test hooks that more than one test file uses (the tests
+ * link libgmp.a, whose hidden symbols they see): the scheduler's state in
+ * text, lock-free (sched.c); Ms alive, Ms parked idle.
+ */
+void __gmp_test_dump(char *buf, size_t len);
+int __gmp_test_live_ms(void);
+int __gmp_test_idle_ms(void);
+
 /* Sanitizer builds run several times slower: no test should need this. */
 #undef TEST_TIMEOUT_DEFAULT
 #define TEST_TIMEOUT_DEFAULT 120

@@ -316,8 +316,6 @@ static HT_UNUSED bool tid_pinned(int tid, void *seen)
 
 /* ---- a hang's report ---------------------------------------------------- */
 
-void __gmp_test_dump(char *buf, size_t len);	/* libgmp's test hook */
-
 /* One of our threads on stderr: name, state, CPUs, system call, wchan. */
 static HT_UNUSED bool dump_tid(int tid, void *arg)
 {
@@ -334,8 +332,10 @@ static HT_UNUSED bool dump_tid(int tid, void *arg)
 	comm[strcspn(comm, "\n")] = '\0';
 	st = strrchr(stat, ')');
 	if (sched_getaffinity(tid, sizeof(set), &set) == 0) {
-		snprintf(cpus, sizeof(cpus), "%d CPUs", CPU_COUNT(&set));
-		for (int c = 0; CPU_COUNT(&set) == 1 && c < CPU_SETSIZE; c++)
+		int n = CPU_COUNT(&set);
+
+		snprintf(cpus, sizeof(cpus), "%d CPUs", n);
+		for (int c = 0; n == 1 && c < CPU_SETSIZE; c++)
 			if (CPU_ISSET(c, &set))
 				snprintf(cpus, sizeof(cpus), "pinned to %d", c);
 	}

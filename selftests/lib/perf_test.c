@@ -35,8 +35,6 @@
 /* libgmp's hidden test hooks; we link libgmp.a. */
 void __gmp_kmod_test_hold(bool on);
 int __gmp_test_exit_idle_ms(int *tids, int max);
-int __gmp_test_idle_ms(void);
-int __gmp_test_live_ms(void);
 
 static bool kmod_usable(void)
 {

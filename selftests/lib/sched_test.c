@@ -195,10 +195,6 @@ static int64_t steal_deadline;
 static char steal_dump[2048];
 static _Atomic int steal_dumped;
 
-void __gmp_test_dump(char *buf, size_t len);	/* libgmp's test hook */
-int __gmp_test_idle_ms(void);
-int __gmp_test_live_ms(void);
-
 static void steal_child(void *arg)
 {
 	int p = gmp_p_index();
